@@ -1,0 +1,3 @@
+"""Websocket routes; the metrics app adds its live consumers here."""
+
+websocket_urlpatterns: list = []

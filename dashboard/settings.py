@@ -1,0 +1,153 @@
+"""Stratus settings, read from the environment (see README.md, "Configuration")."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from dashboard.env import env_bool, env_choice, env_int, env_list, env_str, secret_in_file
+from dashboard.managed_redis import managed_redis_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("STRATUS_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("SECRET_KEY", "") or secret_in_file(DATA_DIR / "secret_key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+STRATUS_REGION = env_str("STRATUS_REGION", "us-east-1")
+STRATUS_ACCOUNT_ID = env_str("STRATUS_ACCOUNT_ID", "000000000000")
+if not (STRATUS_ACCOUNT_ID.isdigit() and len(STRATUS_ACCOUNT_ID) == 12):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"STRATUS_ACCOUNT_ID must be 12 digits, got {STRATUS_ACCOUNT_ID!r}")
+STRATUS_ACCOUNT_CONCURRENCY = env_int("STRATUS_ACCOUNT_CONCURRENCY", 1000, minimum=1)
+STRATUS_REDIS_FSYNC = env_choice("STRATUS_REDIS_FSYNC", "everysec", ("everysec", "always"))
+# Allowed difference between a SigV4 request's X-Amz-Date and this server's clock.
+STRATUS_SIGV4_MAX_SKEW_SECONDS = env_int("STRATUS_SIGV4_MAX_SKEW_SECONDS", 15 * 60, minimum=1)
+
+REDIS_URL = env_str("REDIS_URL", "") or managed_redis_url(DATA_DIR)
+REDIS_IS_MANAGED = not env_str("REDIS_URL", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "dashboard",
+    "functions_app",
+    "metrics_app",
+]
+
+MIDDLEWARE = [
+    "dashboard.middleware.RequestLogMiddleware",
+    "functions_app.api.middleware.LambdaApiMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+# The Lambda API has paths like /2016-08-19/account-settings that clients send without a
+# trailing slash; redirecting them would break signed requests.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "dashboard.asgi.application"
+WSGI_APPLICATION = None
+
+_default_sqlite = f"sqlite:///{DATA_DIR / 'stratus.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(env_str("DATABASE_URL", "") or _default_sqlite, conn_max_age=60)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the server, workers and tests read while one of them writes; IMMEDIATE
+    # transactions take the write lock up front instead of failing half-way with "locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-stratus.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+# Code artifacts go through Django's storage API so that a shared or S3-style storage can
+# replace the data dir when workers run on many hosts.
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "artifacts")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# A CreateFunction body carries a base64 zip of up to 50 MB, so about 70 MB of JSON. The
+# Lambda API middleware enforces AWS's own limits per operation before Django reads the body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 80 * 1024 * 1024
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": env_str("STRATUS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+# WhiteNoise finds files in static/ directly, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG

@@ -1,0 +1,100 @@
+"""Starts Stratus's processes in the foreground and stops every one of them on Ctrl-C.
+
+Each child runs in its own process group so that stopping it also stops anything it
+started; a child that dies unexpectedly is restarted (with a short back-off) unless the
+supervisor itself is stopping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("stratus.supervisor")
+
+
+@dataclass
+class Child:
+    name: str
+    start: Callable[[], subprocess.Popen]
+    restart: bool = True
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+        self._stopping = False
+
+    def add(self, name: str, start: Callable[[], subprocess.Popen], *, restart: bool = True) -> Child:
+        child = Child(name=name, start=start, restart=restart)
+        child.process = start()
+        child.started_at = time.monotonic()
+        self.children.append(child)
+        return child
+
+    def run_forever(self, *, poll_seconds: float = 0.5) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        try:
+            while not self._stopping:
+                self._check_children()
+                time.sleep(poll_seconds)
+        finally:
+            self.stop_all()
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stopping = True
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            status = child.process.returncode
+            if not child.restart:
+                logger.error("%s exited with status %s; stopping Stratus", child.name, status)
+                self._stopping = True
+                return
+            # Back off if it keeps dying right after start.
+            if time.monotonic() - child.started_at < 5:
+                time.sleep(min(10, 1 + child.restarts))
+            child.restarts += 1
+            logger.warning(
+                "%s exited with status %s; restarting it (restart %d)", child.name, status, child.restarts
+            )
+            child.process = child.start()
+            child.started_at = time.monotonic()
+
+    def stop_all(self, *, grace_seconds: float = 10) -> None:
+        self._stopping = True
+        running = [
+            child for child in reversed(self.children) if child.process and child.process.poll() is None
+        ]
+        for child in running:
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %s s; killing it", child.name, grace_seconds)
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def spawn(command: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a child in its own process group (so Ctrl-C reaches it only through us)."""
+    return subprocess.Popen(command, env=env, start_new_session=True)

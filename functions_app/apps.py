@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FunctionsAppConfig(AppConfig):
+    name = "functions_app"
+    verbose_name = "Functions"

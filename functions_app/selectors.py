@@ -1,0 +1,81 @@
+"""Reads that several parts of Stratus share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet, Sum
+
+from functions_app.arns import FunctionRef, function_arn
+from functions_app.errors import ResourceNotFound
+from functions_app.models import LATEST, Alias, CodeArtifact, Function, FunctionVersion
+
+
+def function_list() -> QuerySet[Function]:
+    return Function.objects.order_by("name")
+
+
+def function_get(ref: FunctionRef | str) -> Function:
+    name = ref.name if isinstance(ref, FunctionRef) else ref
+    try:
+        return Function.objects.get(name=name)
+    except Function.DoesNotExist:
+        raise ResourceNotFound(f"Function not found: {function_arn(name)}") from None
+
+
+def version_get(function: Function, version: str) -> FunctionVersion:
+    try:
+        return FunctionVersion.objects.select_related("code", "function").get(
+            function=function, version=version
+        )
+    except FunctionVersion.DoesNotExist:
+        raise ResourceNotFound(f"Function not found: {function_arn(function.name, version)}") from None
+
+
+def alias_get(function: Function, name: str) -> Alias:
+    try:
+        return Alias.objects.get(function=function, name=name)
+    except Alias.DoesNotExist:
+        raise ResourceNotFound(f"Alias not found: {function_arn(function.name, name)}") from None
+
+
+@dataclass(frozen=True)
+class ResolvedQualifier:
+    """What a qualifier names: the version to show and, for an alias, the alias."""
+
+    version: FunctionVersion
+    alias: Alias | None
+    qualifier: str | None
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.version.function.name, self.qualifier)
+
+
+def qualifier_resolve(function: Function, qualifier: str | None) -> ResolvedQualifier:
+    """Resolve ``$LATEST``, a version number or an alias (its primary version)."""
+    if not qualifier or qualifier == LATEST:
+        return ResolvedQualifier(version=version_get(function, LATEST), alias=None, qualifier=qualifier)
+    if qualifier.isdigit():
+        return ResolvedQualifier(version=version_get(function, qualifier), alias=None, qualifier=qualifier)
+    alias = alias_get(function, qualifier)
+    return ResolvedQualifier(
+        version=version_get(function, alias.function_version), alias=alias, qualifier=qualifier
+    )
+
+
+def qualifier_exists_check(function: Function, qualifier: str) -> None:
+    """Raise ResourceNotFound unless ``qualifier`` names $LATEST, a version or an alias."""
+    qualifier_resolve(function, qualifier)
+
+
+def total_code_size() -> int:
+    used = CodeArtifact.objects.filter(versions__isnull=False).distinct()
+    return used.aggregate(total=Sum("size"))["total"] or 0
+
+
+def reserved_concurrency_total(*, excluding: Function | None = None) -> int:
+    functions = Function.objects.filter(reserved_concurrency__isnull=False)
+    if excluding is not None:
+        functions = functions.exclude(pk=excluding.pk)
+    return functions.aggregate(total=Sum("reserved_concurrency"))["total"] or 0

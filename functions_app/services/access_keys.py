@@ -1,0 +1,43 @@
+"""Access keys that sign Lambda API requests with SigV4."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from functions_app.crypto import secret_decrypt, secret_encrypt
+from functions_app.models import AccessKey
+
+_ID_ALPHABET = string.ascii_uppercase + "234567"
+
+
+def access_key_create(*, user, description: str = "") -> tuple[AccessKey, str]:
+    """Issue a key pair; the secret is returned once and stored only encrypted."""
+    secret = secrets.token_urlsafe(30)[:40]
+    key = AccessKey.objects.create(
+        user=user,
+        access_key_id="AKIA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16)),
+        secret_ciphertext=secret_encrypt(secret),
+        description=description,
+    )
+    return key, secret
+
+
+def access_key_create_for_username(*, username: str) -> tuple[AccessKey, str]:
+    with transaction.atomic():
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        return access_key_create(user=user)
+
+
+def access_key_revoke(*, key: AccessKey) -> None:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+
+
+def access_key_secret(key: AccessKey) -> str:
+    return secret_decrypt(key.secret_ciphertext)

@@ -1,0 +1,201 @@
+"""Shared fixtures: a live Stratus server in a subprocess, and AWS clients pointed at it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from django.conf import settings
+from django.db import connection
+
+from dashboard.managed_redis import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url() -> str:
+    """The URL of the test database pytest-django created, for processes we start."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    if connection.vendor == "postgresql":
+        user = db.get("USER") or "postgres"
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    raise RuntimeError(f"no live-server support for {connection.vendor}")
+
+
+def stratus_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        STRATUS_DATA_DIR=str(settings.DATA_DIR),
+        SECRET_KEY=settings.SECRET_KEY,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Stratus ASGI server (uvicorn) on a free port, sharing the test database."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed at the end of the session
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "dashboard.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=stratus_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answered, healthy or not
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"server did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=15)
+    log.close()
+
+
+@pytest.fixture
+def access_key(transactional_db):
+    """A user and a fresh access key pair: ``(access_key_id, secret)``."""
+    from functions_app.services.access_keys import access_key_create_for_username
+
+    key, secret = access_key_create_for_username(username="tester")
+    return key.access_key_id, secret
+
+
+def aws_client(service: str, url: str, key: tuple[str, str], **config):
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, **config),
+    )
+
+
+@pytest.fixture
+def lambda_client(live_server_url, access_key):
+    return aws_client("lambda", live_server_url, access_key)
+
+
+@pytest.fixture
+def lambda_client_unvalidated(live_server_url, access_key):
+    """A client that skips botocore's own parameter checks, so the server's are tested."""
+    return aws_client("lambda", live_server_url, access_key, parameter_validation=False)
+
+
+@pytest.fixture
+def aws_cli(live_server_url, access_key, tmp_path):
+    """Run the AWS CLI against the live server; returns the parsed JSON output."""
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ)
+        env.update(
+            AWS_ACCESS_KEY_ID=access_key[0],
+            AWS_SECRET_ACCESS_KEY=access_key[1],
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
+            AWS_RETRY_MODE="standard",
+            AWS_MAX_ATTEMPTS="1",
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "awscli", "--endpoint-url", live_server_url, "--output", "json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    return run
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in files.items():
+            archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+HELLO_PY = """
+def handler(event, context):
+    return {"hello": event.get("name", "world")}
+"""
+
+
+@pytest.fixture
+def hello_zip() -> bytes:
+    return make_zip({"lambda_function.py": HELLO_PY})
+
+
+@pytest.fixture
+def python_runtime() -> str:
+    return f"python3.{sys.version_info.minor}"
+
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+@pytest.fixture
+def create_function(lambda_client, hello_zip, python_runtime):
+    """Create a function with sensible defaults; keyword arguments override them."""
+
+    def create(name: str = "hello", **overrides):
+        params = {
+            "FunctionName": name,
+            "Runtime": python_runtime,
+            "Role": ROLE,
+            "Handler": "lambda_function.handler",
+            "Code": {"ZipFile": hello_zip},
+        }
+        params.update(overrides)
+        return lambda_client.create_function(**params)
+
+    return create
+
+
+def json_dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
