@@ -47,7 +47,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dashboard.middleware.RequestLogMiddleware",
-    "functions_app.api.middleware.LambdaApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -56,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that the signed caller it sets as request.user is the one views see.
+    "functions_app.api.middleware.LambdaApiMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -110,6 +111,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Code artifacts go through Django's storage API so that a shared or S3-style storage can
 # replace the data dir when workers run on many hosts.
@@ -131,7 +133,14 @@ LOGOUT_REDIRECT_URL = "login"
 
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},
+    "invocations": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},
 }
+
+# Workers and their execution environments.
+STRATUS_WORKERS = env_int("STRATUS_WORKERS", 2, minimum=1)
+STRATUS_WORKERS_MAX = env_int("STRATUS_WORKERS_MAX", max(4, STRATUS_WORKERS), minimum=STRATUS_WORKERS)
+STRATUS_ENV_IDLE_SECONDS = env_int("STRATUS_ENV_IDLE_SECONDS", 600, minimum=1)
+STRATUS_SANDBOX = env_choice("STRATUS_SANDBOX", "on", ("on", "off"))
 
 LOGGING = {
     "version": 1,

@@ -27,6 +27,7 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    restart_at: float = field(default=0.0)
 
 
 class Supervisor:
@@ -55,23 +56,25 @@ class Supervisor:
         self._stopping = True
 
     def _check_children(self) -> None:
+        now = time.monotonic()
         for child in self.children:
-            if child.process is None or child.process.poll() is None:
+            if child.process is not None and child.process.poll() is None:
                 continue
-            status = child.process.returncode
-            if not child.restart:
-                logger.error("%s exited with status %s; stopping Stratus", child.name, status)
-                self._stopping = True
-                return
-            # Back off if it keeps dying right after start.
-            if time.monotonic() - child.started_at < 5:
-                time.sleep(min(10, 1 + child.restarts))
-            child.restarts += 1
-            logger.warning(
-                "%s exited with status %s; restarting it (restart %d)", child.name, status, child.restarts
-            )
-            child.process = child.start()
-            child.started_at = time.monotonic()
+            if child.process is not None:
+                status = child.process.returncode
+                child.process = None
+                if not child.restart:
+                    logger.error("%s exited with status %s; stopping Stratus", child.name, status)
+                    self._stopping = True
+                    return
+                # Back off when it keeps dying right after start, without blocking the loop.
+                quick_death = now - child.started_at < 5
+                child.restart_at = now + (min(10, 1 + child.restarts) if quick_death else 0)
+                logger.warning("%s exited with status %s; restarting it", child.name, status)
+            if now >= child.restart_at:
+                child.restarts += 1
+                child.process = child.start()
+                child.started_at = time.monotonic()
 
     def stop_all(self, *, grace_seconds: float = 10) -> None:
         self._stopping = True

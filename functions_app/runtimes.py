@@ -2,11 +2,12 @@
 
 ``python3.X`` for each Python 3 interpreter found (the one Stratus runs on always counts),
 ``nodejsN.x`` when Node.js is installed, and ``provided.al2023`` / ``provided.al2`` for a
-custom ``bootstrap`` executable.
+custom ``bootstrap`` executable in the zip, which runs against the host's base userland.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,11 +20,62 @@ from functools import lru_cache
 class Runtime:
     name: str
     family: str  # "python", "nodejs" or "provided"
-    executable: str | None  # interpreter path; None for provided runtimes
+    executable: str | None  # the real interpreter binary; None for provided runtimes
+    prefix: str | None = None  # directory the interpreter needs, when it lives outside /usr
 
     @property
     def needs_handler(self) -> bool:
         return self.family != "provided"
+
+    @property
+    def execution_env(self) -> str | None:
+        return None if self.family == "provided" else f"AWS_Lambda_{self.name}"
+
+    def command(self, runtime_dir: str, task_root: str) -> list[str]:
+        """The command that starts an environment, with paths as the sandbox sees them."""
+        if self.family == "python":
+            # -S: no site-packages import at start, the fastest cold start; /var/task and the
+            # bootstrap's own directory are put on sys.path by the bootstrap.
+            return [self.executable or "python3", "-S", f"{runtime_dir}/python_bootstrap.py"]
+        if self.family == "nodejs":
+            return [self.executable or "node", f"{runtime_dir}/node_bootstrap.js"]
+        return [f"{task_root}/bootstrap"]
+
+    @property
+    def ro_binds(self) -> tuple[str, ...]:
+        if self.prefix and self.prefix != "/usr" and not self.prefix.startswith("/usr/"):
+            return (self.prefix,)
+        return ()
+
+
+def _python_runtime(name: str, path: str) -> Runtime | None:
+    try:
+        out = subprocess.run(
+            [
+                path,
+                "-S",
+                "-c",
+                "import sys, os; print(sys.base_prefix); print(os.path.realpath(sys.executable))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(out) < 2 or not out[0]:
+        return None
+    return Runtime(name=name, family="python", executable=out[1], prefix=out[0])
+
+
+def _own_python() -> Runtime:
+    base = getattr(sys, "_base_executable", sys.executable)
+    return Runtime(
+        name=f"python3.{sys.version_info.minor}",
+        family="python",
+        executable=os.path.realpath(base),
+        prefix=sys.base_prefix,
+    )
 
 
 def _node_runtime() -> Runtime | None:
@@ -37,19 +89,22 @@ def _node_runtime() -> Runtime | None:
     match = re.match(r"v(\d+)\.", version.strip())
     if not match:
         return None
-    return Runtime(name=f"nodejs{match.group(1)}.x", family="nodejs", executable=node)
+    real = os.path.realpath(node)
+    prefix = os.path.dirname(os.path.dirname(real))
+    return Runtime(name=f"nodejs{match.group(1)}.x", family="nodejs", executable=real, prefix=prefix)
 
 
 @lru_cache(maxsize=1)
 def available_runtimes() -> dict[str, Runtime]:
-    runtimes: dict[str, Runtime] = {}
-    own = f"python3.{sys.version_info.minor}"
-    runtimes[own] = Runtime(name=own, family="python", executable=sys.executable)
+    own = _own_python()
+    runtimes: dict[str, Runtime] = {own.name: own}
     for minor in range(8, 20):
         name = f"python3.{minor}"
         path = shutil.which(name)
         if path and name not in runtimes:
-            runtimes[name] = Runtime(name=name, family="python", executable=path)
+            found = _python_runtime(name, path)
+            if found:
+                runtimes[name] = found
     node = _node_runtime()
     if node:
         runtimes[node.name] = node

@@ -3,6 +3,7 @@
 from django.urls import path, re_path
 
 from functions_app.api import views_functions as fn
+from functions_app.api import views_invoke
 from functions_app.api import views_settings as cfg
 from functions_app.api.http import methods
 from functions_app.api.middleware import unknown_operation
@@ -17,6 +18,7 @@ urlpatterns = [
         methods(GET=fn.configuration_get, PUT=fn.configuration_update),
     ),
     re_path(rf"^2015-03-31/functions/{F}/code/?$", methods(PUT=fn.code_update)),
+    re_path(rf"^2015-03-31/functions/{F}/invocations/?$", methods(POST=views_invoke.invoke)),
     re_path(
         rf"^2015-03-31/functions/{F}/versions/?$", methods(GET=fn.versions_list, POST=fn.version_publish)
     ),

@@ -48,6 +48,8 @@ class Command(BaseCommand):
                         "--port",
                         str(port),
                         "--no-access-log",
+                        "--lifespan",
+                        "off",
                         "--timeout-graceful-shutdown",
                         "5",
                     ],
@@ -55,6 +57,14 @@ class Command(BaseCommand):
                 ),
                 restart=False,
             )
+            for index in range(settings.STRATUS_WORKERS):
+                supervisor.add(
+                    f"worker-{index + 1}",
+                    lambda index=index: spawn(
+                        [sys.executable, "manage.py", "stratus_worker", "--slot", str(index + 1)],
+                        env=child_env,
+                    ),
+                )
         except BaseException:
             supervisor.stop_all()
             raise

@@ -1,0 +1,192 @@
+"""Resource limits for one execution environment through Linux cgroups (v2 or v1).
+
+Each environment gets its own cgroup below the worker's: a memory limit equal to the
+function's memory size (no swap), a process limit, and a CPU weight proportional to
+memory (as Lambda gives more CPU to bigger functions). The cgroup's peak-memory counter,
+reset before each invoke, gives the true "Max Memory Used" of that invoke, and its OOM
+counter tells an out-of-memory kill from any other death.
+
+Where no cgroup is writable, ``CgroupLimits.create`` returns None and the sandbox falls
+back to an address-space limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+logger = logging.getLogger("stratus.cgroups")
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PIDS_MAX = 1024
+
+
+def _own_paths() -> dict[str, str]:
+    """Controller (or "" for v2) to this process's cgroup path, from /proc/self/cgroup."""
+    paths: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+    return paths
+
+
+@dataclass(frozen=True)
+class _Layout:
+    version: int
+    memory: Path  # parent directory under which environment cgroups are made
+    pids: Path | None
+    cpu: Path | None
+
+
+def _writable_parent(base: Path) -> Path | None:
+    probe = base / f"stratus-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return base
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def cgroup_layout() -> _Layout | None:
+    own = _own_paths()
+    unified = CGROUP_ROOT / "cgroup.controllers"
+    if unified.exists() and "" in own:
+        base = CGROUP_ROOT / own[""].lstrip("/")
+        controllers = (
+            set((base / "cgroup.controllers").read_text().split())
+            if (base / "cgroup.controllers").exists()
+            else set()
+        )
+        if "memory" in controllers:
+            parent = _writable_parent(base)
+            if parent is not None:
+                # v2 needs controllers enabled in the parent's subtree (and no processes in it).
+                with contextlib.suppress(OSError):
+                    (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                return _Layout(version=2, memory=parent, pids=parent, cpu=parent)
+    memory_mount = CGROUP_ROOT / "memory"
+    if (memory_mount / "memory.limit_in_bytes").exists() or (memory_mount / "cgroup.procs").exists():
+        memory = _writable_parent(memory_mount / own.get("memory", "/").lstrip("/"))
+        if memory is not None:
+            pids = _writable_parent(CGROUP_ROOT / "pids" / own.get("pids", "/").lstrip("/"))
+            cpu_key = next((key for key in own if "cpu" in key.split(",") or key == "cpu"), "cpu")
+            cpu = _writable_parent(CGROUP_ROOT / "cpu" / own.get(cpu_key, "/").lstrip("/"))
+            return _Layout(version=1, memory=memory, pids=pids, cpu=cpu)
+    return None
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+class CgroupLimits:
+    """The cgroup(s) of one environment."""
+
+    def __init__(self, layout: _Layout, name: str) -> None:
+        self.layout = layout
+        self.name = name
+        self.dirs: list[Path] = []
+
+    @classmethod
+    def create(cls, *, name: str, memory_mb: int) -> CgroupLimits | None:
+        layout = cgroup_layout()
+        if layout is None:
+            return None
+        limits = cls(layout, name)
+        try:
+            limits._setup(memory_mb)
+        except OSError as exc:
+            logger.warning("cgroup setup failed (%s); falling back to an address-space limit", exc)
+            limits.remove()
+            return None
+        return limits
+
+    def _make(self, parent: Path) -> Path:
+        path = parent / self.name
+        path.mkdir(exist_ok=True)
+        self.dirs.append(path)
+        return path
+
+    def _setup(self, memory_mb: int) -> None:
+        limit = memory_mb * 1024 * 1024
+        # CPU weight proportional to memory: 1,769 MB is one full vCPU on Lambda.
+        if self.layout.version == 2:
+            path = self._make(self.layout.memory)
+            _write(path / "memory.max", str(limit))
+            with contextlib.suppress(OSError):
+                _write(path / "memory.swap.max", "0")
+            with contextlib.suppress(OSError):
+                _write(path / "pids.max", str(PIDS_MAX))
+            with contextlib.suppress(OSError):
+                _write(path / "cpu.weight", str(max(1, min(10000, memory_mb * 100 // 1769))))
+            return
+        memory = self._make(self.layout.memory)
+        _write(memory / "memory.limit_in_bytes", str(limit))
+        with contextlib.suppress(OSError):
+            _write(memory / "memory.memsw.limit_in_bytes", str(limit))
+        if self.layout.pids is not None:
+            pids = self._make(self.layout.pids)
+            _write(pids / "pids.max", str(PIDS_MAX))
+        if self.layout.cpu is not None:
+            cpu = self._make(self.layout.cpu)
+            _write(cpu / "cpu.shares", str(max(2, memory_mb * 1024 // 1769)))
+
+    def procs_files(self) -> tuple[str, ...]:
+        return tuple(str(path / "cgroup.procs") for path in self.dirs)
+
+    @property
+    def _memory_dir(self) -> Path:
+        return self.dirs[0]
+
+    def peak_reset(self) -> None:
+        name = "memory.peak" if self.layout.version == 2 else "memory.max_usage_in_bytes"
+        with contextlib.suppress(OSError):
+            _write(self._memory_dir / name, "0" if self.layout.version == 1 else "reset")
+
+    def peak_bytes(self) -> int | None:
+        if not self.dirs:
+            return None
+        name = "memory.peak" if self.layout.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return int((self._memory_dir / name).read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def oom_kills(self) -> int:
+        if not self.dirs:
+            return 0
+        if self.layout.version == 2:
+            path, key = self._memory_dir / "memory.events", "oom_kill"
+        else:
+            path, key = self._memory_dir / "memory.oom_control", "oom_kill"
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        for path in reversed(self.dirs):
+            # Processes may take a moment to leave after being killed.
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    import time
+
+                    time.sleep(0.02)
+        self.dirs.clear()

@@ -1,0 +1,84 @@
+"""A worker's local copies of code artifacts, fetched by content hash and unzipped once."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+
+_BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstraps"
+
+
+def _unzip(data: bytes, target: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            path = (target / info.filename).resolve()
+            if not str(path).startswith(str(target.resolve())):
+                continue  # refuse paths that climb out of the package
+            if info.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                path.chmod(0o755)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, open(path, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            unix_mode = info.external_attr >> 16
+            executable = bool(unix_mode & stat.S_IXUSR)
+            path.chmod(0o755 if executable else 0o644)
+    for directory, _, _ in os.walk(target):
+        os.chmod(directory, 0o755)
+
+
+def code_dir(cache_root: Path, *, sha256: str, storage_name: str) -> Path:
+    """The unzipped package for ``sha256``, fetched from storage on first use."""
+    target = cache_root / "code" / sha256
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with default_storage.open(storage_name, "rb") as handle:
+        data = handle.read()
+    staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=target.parent))
+    try:
+        _unzip(data, staging)
+        staging.chmod(0o755)
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not target.is_dir():
+            raise
+    return target
+
+
+def runtime_dir(cache_root: Path) -> Path:
+    """A copy of the bootstraps alone, so the sandbox sees them and nothing else of Stratus.
+
+    Named by the hash of its files, so workers sharing a host share it and a new release
+    gets a new directory without disturbing environments still running on the old one.
+    """
+    sources = sorted(
+        path for path in _BOOTSTRAP_DIR.iterdir() if path.is_file() and not path.name.startswith(".")
+    )
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    target = cache_root / f"runtime-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".runtime-", dir=cache_root))
+    for source in sources:
+        shutil.copyfile(source, staging / source.name)
+        (staging / source.name).chmod(0o644)
+    staging.chmod(0o755)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

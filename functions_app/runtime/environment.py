@@ -1,0 +1,522 @@
+"""One execution environment: a sandboxed runtime process and its lifecycle.
+
+INIT starts the sandbox and waits until the runtime first asks for an event (its static
+code is loaded by then) or reports an init error. INVOKE hands it one event at a time and
+waits for the response, the error, the deadline or the process's death. SHUTDOWN kills
+the whole process tree. An environment that timed out, ran out of memory or crashed is
+never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import queue
+import select
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from functions_app.runtime.cgroups import CgroupLimits
+from functions_app.runtime.runtime_api import RuntimeApiServer
+from functions_app.runtime.sandbox import (
+    RUNTIME_DIR,
+    TASK_ROOT,
+    SandboxSpec,
+    sandbox_command,
+    sandbox_enabled,
+)
+from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
+from functions_app.runtimes import runtime_get
+
+logger = logging.getLogger("stratus.environment")
+
+INIT_TIMEOUT_SECONDS = 10.0
+_LOG_LINE_MAX = 256 * 1024
+
+
+class InitFailed(Exception):
+    """INIT did not complete; ``outcome`` is what the invoke that needed it answers."""
+
+    def __init__(self, outcome: InvokeOutcome, init_duration_ms: float) -> None:
+        super().__init__(outcome.error_type)
+        self.outcome = outcome
+        self.init_duration_ms = init_duration_ms
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _LogReader(threading.Thread):
+    """Reads the environment's stdout and stderr (one pipe) into timestamped lines.
+
+    ``since`` asks the reader, through a wake-up pipe, to confirm that it has read
+    everything already in the pipe; the runtime flushes its output before it posts a
+    response, so that is every line the invocation printed.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True, name="env-logs")
+        self.fd = fd
+        self.lines: list[tuple[int, str]] = []
+        self._partial = b""
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        self._flushed = threading.Event()
+        self.closed = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([self.fd, self._wake_read], [], [])
+                if self.fd in ready:
+                    data = os.read(self.fd, 65536)
+                    if not data:
+                        break
+                    self._take(data)
+                    continue
+                if self._wake_read in ready:
+                    os.read(self._wake_read, 4096)
+                    # Nothing was readable in this round, so the pipe is drained.
+                    still, _, _ = select.select([self.fd], [], [], 0)
+                    if not still:
+                        self._flushed.set()
+        except OSError:
+            pass
+        finally:
+            self._take(b"", final=True)
+            self.closed.set()
+            self._flushed.set()
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+    def _take(self, data: bytes, *, final: bool = False) -> None:
+        now = _now_ms()
+        buffer = self._partial + data
+        *complete, self._partial = buffer.split(b"\n")
+        if final and self._partial:
+            complete.append(self._partial)
+            self._partial = b""
+        if len(self._partial) > _LOG_LINE_MAX:
+            complete.append(self._partial)
+            self._partial = b""
+        if complete:
+            with self._lock:
+                self.lines.extend((now, line.decode("utf-8", "replace")) for line in complete)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.lines)
+
+    def since(self, mark: int, *, wait_seconds: float = 0.5) -> list[tuple[int, str]]:
+        """Lines from ``mark`` on, after everything already in the pipe has been read."""
+        if not self.closed.is_set():
+            self._flushed.clear()
+            with contextlib.suppress(OSError):
+                os.write(self._wake_write, b"x")
+            self._flushed.wait(wait_seconds)
+        with self._lock:
+            lines = self.lines[mark:]
+            # Keep memory bounded for long-lived environments.
+            if len(self.lines) > 10000:
+                del self.lines[:mark]
+        return lines
+
+    def trim(self) -> None:
+        with self._lock:
+            self.lines.clear()
+
+
+class ExecutionEnvironment:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        api: RuntimeApiServer,
+        code_dir: Path,
+        runtime_dir: Path,
+        initialization_type: str = "on-demand",
+    ) -> None:
+        self.spec = spec
+        self.id = uuid.uuid4().hex
+        self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{self.id}"
+        self.initialization_type = initialization_type
+        self.state = "new"
+        self.invocations = 0
+        self.created_at = time.monotonic()
+        self.last_used = time.monotonic()
+        self._api = api
+        self._code_dir = code_dir
+        self._runtime_dir = runtime_dir
+        self._events: queue.Queue = queue.Queue()
+        self._signals: queue.Queue = queue.Queue()
+        self._current_request: str | None = None
+        self._answered = False
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._cgroup: CgroupLimits | None = None
+        self._logs: _LogReader | None = None
+        self._endpoint: str | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def _environment_variables(self) -> dict[str, str]:
+        spec = self.spec
+        runtime = runtime_get(spec.runtime)
+        task_root = TASK_ROOT if sandbox_enabled() else str(self._code_dir)
+        runtime_root = RUNTIME_DIR if sandbox_enabled() else str(self._runtime_dir)
+        variables = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": "/tmp",
+        }
+        variables.update(spec.environment)
+        variables.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": self._endpoint or "",
+                "_HANDLER": spec.handler,
+                "LAMBDA_TASK_ROOT": task_root,
+                "LAMBDA_RUNTIME_DIR": runtime_root,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+                "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+            }
+        )
+        if runtime is not None and runtime.execution_env:
+            variables["AWS_EXECUTION_ENV"] = runtime.execution_env
+        return variables
+
+    def start(self) -> float:
+        """INIT. Returns the init duration in ms, or raises InitFailed."""
+        runtime = runtime_get(self.spec.runtime)
+        if runtime is None:
+            raise InitFailed(
+                self._failure(
+                    "Runtime.InvalidRuntime",
+                    f"Runtime {self.spec.runtime} is not available on this worker",
+                    "init_error",
+                ),
+                0.0,
+            )
+        self.state = "initializing"
+        started = time.monotonic()
+        self._endpoint = self._api.register(self)
+        self._cgroup = CgroupLimits.create(name=f"stratus-{self.id}", memory_mb=self.spec.memory_size)
+        argv, env, preexec, cwd = sandbox_command(
+            SandboxSpec(
+                command=runtime.command(RUNTIME_DIR, TASK_ROOT),
+                environment=self._environment_variables(),
+                code_dir=self._code_dir,
+                runtime_dir=self._runtime_dir,
+                extra_ro_binds=runtime.ro_binds,
+                tmp_size_mb=self.spec.ephemeral_storage,
+                memory_mb=self.spec.memory_size,
+                cgroup_procs=self._cgroup.procs_files() if self._cgroup is not None else (),
+            )
+        )
+        read_fd, write_fd = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            self.shutdown()
+            raise InitFailed(
+                self._failure(
+                    "Runtime.InvalidEntrypoint", f"Could not start the runtime: {exc}", "init_error"
+                ),
+                0.0,
+            ) from None
+        os.close(write_fd)
+        self._logs = _LogReader(read_fd)
+        self._logs.start()
+        threading.Thread(target=self._watch_exit, daemon=True, name="env-exit").start()
+
+        deadline = started + INIT_TIMEOUT_SECONDS
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                kind, *details = self._signals.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                duration = (time.monotonic() - started) * 1000
+                self.shutdown()
+                raise InitFailed(
+                    self._failure(
+                        "Sandbox.Timedout",
+                        f"INIT timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds",
+                        "timeout",
+                    ),
+                    duration,
+                ) from None
+            duration = (time.monotonic() - started) * 1000
+            if kind == "next":
+                self.state = "idle"
+                return duration
+            if kind == "init_error":
+                body, error_type = details
+                self._wait_exit(0.5)
+                logs = self._logs.since(0)
+                self.shutdown()
+                outcome = self._error_outcome(body, error_type, status="init_error", lost=True)
+                outcome.log_lines = logs
+                raise InitFailed(outcome, duration)
+            if kind == "exit":
+                outcome = self._exit_outcome(details[0], request_id=None)
+                outcome.log_lines = self._logs.since(0)
+                self.shutdown()
+                raise InitFailed(outcome, duration)
+
+    def _watch_exit(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        status = process.wait()
+        self._signals.put(("exit", status))
+        self._events.put(None)
+
+    def _wait_exit(self, seconds: float) -> None:
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=seconds)
+
+    def shutdown(self) -> None:
+        """SHUTDOWN: kill the whole process tree and release the endpoint and cgroup."""
+        self.state = "dead"
+        self._events.put(None)
+        if self._endpoint:
+            self._api.unregister(self._endpoint)
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._kill_cgroup()
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+        if self._logs is not None:
+            self._logs.closed.wait(1)
+
+    def _kill_cgroup(self) -> None:
+        for directory in self._cgroup.dirs if self._cgroup else []:
+            with contextlib.suppress(OSError, ValueError):
+                for pid in (directory / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+    @property
+    def alive(self) -> bool:
+        return self.state in {"idle", "busy"} and self._process is not None and self._process.poll() is None
+
+    # ---- invoke ----------------------------------------------------------------------
+
+    def invoke(self, request: InvokeRequest) -> InvokeOutcome:
+        assert self._logs is not None
+        self.state = "busy"
+        self.invocations += 1
+        if self._cgroup is not None:
+            self._cgroup.peak_reset()
+        mark = self._logs.mark()
+        timeout = float(self.spec.timeout)
+        started = time.monotonic()
+        deadline_ms = _now_ms() + int(timeout * 1000)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": request.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": request.invoked_function_arn,
+            "Lambda-Runtime-Trace-Id": request.trace_id
+            or f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+            "Content-Type": "application/json",
+        }
+        if request.client_context:
+            headers["Lambda-Runtime-Client-Context"] = request.client_context
+        with self._lock:
+            self._current_request = request.request_id
+            self._answered = False
+        self._events.put((request.request_id, request.payload, headers))
+        deadline = started + timeout
+        outcome: InvokeOutcome | None = None
+        while outcome is None:
+            remaining = deadline - time.monotonic()
+            try:
+                kind, *details = self._signals.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                outcome = self._timeout_outcome(request.request_id, timeout)
+                break
+            if kind == "response":
+                body, _ = details
+                outcome = InvokeOutcome(
+                    payload=body, function_error=None, error_type=None, duration_ms=0, max_memory_mb=0
+                )
+            elif kind == "error":
+                body, error_type = details
+                outcome = self._error_outcome(body, error_type, status="error", lost=False)
+            elif kind == "exit":
+                outcome = self._exit_outcome(details[0], request_id=request.request_id)
+            # "next" is the runtime asking for the following event; it changes nothing here.
+        outcome.duration_ms = (time.monotonic() - started) * 1000
+        outcome.max_memory_mb = self._max_memory_mb()
+        if outcome.environment_lost:
+            self._wait_exit(0.2)
+        lines = self._logs.since(mark)
+        if outcome.status == "timeout":
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            lines.append(
+                (_now_ms(), f"{stamp} {request.request_id} Task timed out after {timeout:.2f} seconds")
+            )
+        outcome.log_lines = lines
+        with self._lock:
+            self._current_request = None
+        self.last_used = time.monotonic()
+        if outcome.environment_lost:
+            self.shutdown()
+        else:
+            self.state = "idle"
+        return outcome
+
+    def _max_memory_mb(self) -> int:
+        peak = self._cgroup.peak_bytes() if self._cgroup is not None else self._tree_rss_bytes()
+        return max(1, math.ceil((peak or 0) / (1024 * 1024)))
+
+    def _tree_rss_bytes(self) -> int:
+        """Peak RSS of the process tree, from /proc, when no cgroup is available."""
+        if self._process is None:
+            return 0
+        total = 0
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+        pending = [self._process.pid]
+        while pending:
+            pid = pending.pop()
+            pending.extend(children.get(pid, []))
+            with contextlib.suppress(OSError, ValueError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
+    # ---- outcomes --------------------------------------------------------------------
+
+    def _failure(self, error_type: str, message: str, status: str) -> InvokeOutcome:
+        body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+        return InvokeOutcome(
+            payload=body,
+            function_error="Unhandled",
+            error_type=error_type,
+            duration_ms=0,
+            max_memory_mb=0,
+            environment_lost=True,
+            status=status,
+        )
+
+    def _error_outcome(
+        self, body: bytes, error_type: str | None, *, status: str, lost: bool
+    ) -> InvokeOutcome:
+        if not error_type:
+            with contextlib.suppress(ValueError, AttributeError):
+                error_type = json.loads(body).get("errorType")
+        return InvokeOutcome(
+            payload=body,
+            function_error="Unhandled",
+            error_type=error_type or "Runtime.Unknown",
+            duration_ms=0,
+            max_memory_mb=0,
+            environment_lost=lost,
+            status=status,
+        )
+
+    def _timeout_outcome(self, request_id: str, timeout: float) -> InvokeOutcome:
+        message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+        outcome = self._failure("Sandbox.Timedout", message, "timeout")
+        return outcome
+
+    def _exit_outcome(self, status: int, *, request_id: str | None) -> InvokeOutcome:
+        prefix = f"RequestId: {request_id} Error: " if request_id else ""
+        out_of_memory = (
+            self._cgroup.oom_kills() > 0 if self._cgroup is not None else status == -signal.SIGKILL
+        )
+        if out_of_memory:
+            return self._failure(
+                "Runtime.OutOfMemory",
+                f"{prefix}Runtime exited with error: signal: killed (out of memory: the function used more than "
+                f"its {self.spec.memory_size} MB)",
+                "oom",
+            )
+        reason = f"signal: {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+        return self._failure("Runtime.ExitError", f"{prefix}Runtime exited with error: {reason}", "crash")
+
+    # ---- the Runtime API's calls (from the server's threads) -------------------------
+
+    def runtime_next(self):
+        self._signals.put(("next",))
+        event = self._events.get()
+        return event
+
+    def runtime_response(self, request_id: str, body: bytes, content_type: str):
+        with self._lock:
+            if request_id != self._current_request:
+                return 400, {
+                    "errorMessage": f"Invalid request ID: {request_id}",
+                    "errorType": "InvalidRequestID",
+                }
+            if self._answered:
+                return 403, {"errorMessage": "Response already sent", "errorType": "InvalidStateTransition"}
+            self._answered = True
+        self._signals.put(("response", body, content_type))
+        return 202, {"status": "OK"}
+
+    def runtime_error(self, request_id: str, body: bytes, error_type: str | None):
+        with self._lock:
+            if request_id != self._current_request:
+                return 400, {
+                    "errorMessage": f"Invalid request ID: {request_id}",
+                    "errorType": "InvalidRequestID",
+                }
+            if self._answered:
+                return 403, {"errorMessage": "Response already sent", "errorType": "InvalidStateTransition"}
+            self._answered = True
+        self._signals.put(("error", body, error_type))
+        return 202, {"status": "OK"}
+
+    def runtime_init_error(self, body: bytes, error_type: str | None):
+        if self.state != "initializing":
+            return 403, {"errorMessage": "Init error after init", "errorType": "InvalidStateTransition"}
+        self._signals.put(("init_error", body, error_type))
+        return 202, {"status": "OK"}

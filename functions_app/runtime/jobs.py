@@ -1,0 +1,151 @@
+"""The RQ job that runs one invocation on a worker's warm pool.
+
+It receives plain data (ids, payload, qualifier), loads what it needs, runs the event in an
+execution environment, appends the invocation record and log lines to Redis streams, and
+returns what the caller needs to build the Invoke response.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from rq import get_current_job
+
+from functions_app.models import FunctionVersion
+from functions_app.runtime import concurrency
+from functions_app.runtime.environment import InitFailed
+from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
+from functions_app.runtime.records import logs_emit, record_emit
+from functions_app.runtime.spec import FunctionSpec, InvokeRequest
+from functions_app.runtime.worker_state import current_pool
+
+logger = logging.getLogger("stratus.jobs")
+
+_spec_cache: dict[tuple[str, str], FunctionSpec] = {}
+
+
+def spec_load(function_name: str, version: str, revision_id: str | None = None) -> FunctionSpec:
+    cached = _spec_cache.get((function_name, version))
+    if cached is not None and revision_id is not None and cached.revision_id == revision_id:
+        return cached
+    row = FunctionVersion.objects.select_related("function", "code").get(
+        function__name=function_name, version=version
+    )
+    spec = FunctionSpec(
+        function_name=function_name,
+        version=version,
+        revision_id=row.revision_id,
+        code_sha256=row.code.sha256,
+        code_storage_name=row.code.storage_name,
+        runtime=row.runtime,
+        handler=row.handler,
+        memory_size=row.memory_size,
+        timeout=row.timeout,
+        ephemeral_storage=row.ephemeral_storage,
+        environment=dict(row.environment),
+        log_group=row.effective_log_group,
+        log_format=row.log_format,
+        region=settings.STRATUS_REGION,
+        account_id=settings.STRATUS_ACCOUNT_ID,
+    )
+    _spec_cache[(function_name, version)] = spec
+    return spec
+
+
+def invoke(message: dict) -> dict:
+    """Run one invocation. ``message`` is the plain data the invocation service enqueued."""
+    job = get_current_job()
+    connection = job.connection
+    started_at = time.time()
+    spec = spec_load(message["function_name"], message["version"], message.get("revision_id"))
+    lease = message.get("lease")
+    if lease:
+        concurrency.extend(
+            connection, function_name=spec.function_name, lease=lease, ttl_seconds=spec.timeout + 30
+        )
+    request = InvokeRequest(
+        request_id=message["request_id"],
+        payload=message["payload"],
+        invoked_function_arn=message["invoked_arn"],
+        client_context=message.get("client_context"),
+    )
+    pool = current_pool()
+    environment = None
+    try:
+        try:
+            acquired = pool.acquire(spec)
+        except InitFailed as failed:
+            outcome, cold, init_ms = failed.outcome, True, failed.init_duration_ms
+            log_stream = ""
+        else:
+            environment = acquired.environment
+            cold, init_ms = acquired.cold, acquired.init_duration_ms
+            log_stream = environment.log_stream
+            outcome = environment.invoke(request)
+            pool.release(environment)
+    finally:
+        if lease:
+            concurrency.release(connection, function_name=spec.function_name, lease=lease)
+    ended_at = time.time()
+    started_ms, ended_ms = int(started_at * 1000), int(ended_at * 1000)
+    report = report_line(
+        request_id=request.request_id,
+        duration_ms=outcome.duration_ms,
+        init_duration_ms=init_ms if cold else None,
+        memory_size=spec.memory_size,
+        max_memory_mb=outcome.max_memory_mb,
+        status={"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}.get(
+            outcome.status
+        ),
+    )
+    lines = invocation_log(
+        request_id=request.request_id,
+        version=spec.version,
+        started_ms=started_ms,
+        ended_ms=ended_ms,
+        function_lines=outcome.log_lines,
+        report=report,
+    )
+    record = {
+        "request_id": request.request_id,
+        "function": spec.function_name,
+        "version": spec.version,
+        "qualifier": message.get("qualifier"),
+        "alias": message.get("alias"),
+        "trigger": message.get("trigger", "api"),
+        "invocation_type": message.get("invocation_type", "RequestResponse"),
+        "attempt": message.get("attempt", 1),
+        "enqueued_at": message.get("enqueued_at"),
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "queue_wait_ms": max(0.0, (started_at - message.get("enqueued_at", started_at)) * 1000),
+        "init_duration_ms": init_ms if cold else None,
+        "duration_ms": round(outcome.duration_ms, 3),
+        "billed_duration_ms": billed_duration_ms(outcome.duration_ms, init_ms if cold else None),
+        "memory_size": spec.memory_size,
+        "max_memory_mb": outcome.max_memory_mb,
+        "outcome": outcome.status,
+        "error_type": outcome.error_type,
+        "cold": cold,
+        "log_stream": log_stream,
+        "worker": job.worker_name,
+    }
+    record_emit(connection, record)
+    logs_emit(
+        connection,
+        function_name=spec.function_name,
+        log_group=spec.log_group,
+        log_stream=log_stream or f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{spec.version}]init-failed",
+        request_id=request.request_id,
+        lines=lines,
+    )
+    return {
+        "payload": outcome.payload,
+        "function_error": outcome.function_error,
+        "error_type": outcome.error_type,
+        "executed_version": spec.version,
+        "log_result": log_tail(lines) if message.get("log_type") == "Tail" else None,
+        "record": record,
+    }

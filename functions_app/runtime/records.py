@@ -1,0 +1,47 @@
+"""Invocation records and log lines, appended to Redis streams for the metrics app.
+
+Appends are capped (approximate MAXLEN), so a stopped consumer can never make Redis grow
+without bound or block a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+
+logger = logging.getLogger("stratus.records")
+
+RECORDS_STREAM = "stratus:records"
+LOGS_STREAM = "stratus:logs"
+STREAM_MAXLEN = 200_000
+
+
+def record_emit(connection: redis.Redis, record: dict) -> None:
+    try:
+        connection.xadd(RECORDS_STREAM, {"r": json.dumps(record)}, maxlen=STREAM_MAXLEN, approximate=True)
+    except redis.RedisError:
+        logger.exception("could not append the invocation record of %s", record.get("request_id"))
+
+
+def logs_emit(
+    connection: redis.Redis,
+    *,
+    function_name: str,
+    log_group: str,
+    log_stream: str,
+    request_id: str,
+    lines: list[tuple[int, str]],
+) -> None:
+    entry = {
+        "function": function_name,
+        "group": log_group,
+        "stream": log_stream,
+        "request_id": request_id,
+        "lines": lines,
+    }
+    try:
+        connection.xadd(LOGS_STREAM, {"l": json.dumps(entry)}, maxlen=STREAM_MAXLEN, approximate=True)
+    except redis.RedisError:
+        logger.exception("could not append the log lines of %s", request_id)

@@ -1,0 +1,173 @@
+"""The AWS Lambda Runtime API, served by a worker to its execution environments.
+
+One HTTP server per worker, on loopback. Each environment is given its own endpoint,
+``127.0.0.1:PORT/<token>``, through ``AWS_LAMBDA_RUNTIME_API``; the token is 32 random
+bytes, so no environment can reach or guess another's. AWS's clients (awslambdaric, the
+C++ and Go runtimes) accept a path after host:port and send every call below it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
+
+logger = logging.getLogger("stratus.runtime_api")
+
+_ROUTE = re.compile(
+    r"^/(?P<token>[A-Za-z0-9_-]{20,})/2018-06-01/runtime/"
+    r"(?:(?P<next>invocation/next)|invocation/(?P<request_id>[^/]+)/(?P<kind>response|error)|(?P<init>init/error))/?$"
+)
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # as AWS's emulator
+
+
+class RuntimeClient(Protocol):
+    """What an execution environment answers to its runtime's calls."""
+
+    def runtime_next(self) -> tuple[str, bytes, dict[str, str]] | None: ...
+
+    def runtime_response(self, request_id: str, body: bytes, content_type: str) -> tuple[int, dict]: ...
+
+    def runtime_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, dict]: ...
+
+    def runtime_init_error(self, body: bytes, error_type: str | None) -> tuple[int, dict]: ...
+
+
+class RuntimeApiServer:
+    def __init__(self) -> None:
+        self._clients: dict[str, RuntimeClient] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(_Handler):
+            registry = server
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self._thread = threading.Thread(target=self._http.serve_forever, name="runtime-api", daemon=True)
+        self._thread.start()
+
+    def register(self, client: RuntimeClient) -> str:
+        """Give ``client`` its own endpoint; returns the value for AWS_LAMBDA_RUNTIME_API."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._clients[token] = client
+        return f"127.0.0.1:{self.port}/{token}"
+
+    def unregister(self, endpoint: str) -> None:
+        token = endpoint.rsplit("/", 1)[-1]
+        with self._lock:
+            self._clients.pop(token, None)
+
+    def client(self, token: str) -> RuntimeClient | None:
+        with self._lock:
+            return self._clients.get(token)
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm and delayed ACKs
+    # that costs ~40 ms per event.
+    disable_nagle_algorithm = True
+    registry: RuntimeApiServer
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, body: dict) -> None:
+        self._reply(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    def _route(self):
+        match = _ROUTE.match(self.path.split("?", 1)[0])
+        if not match:
+            self._json(404, {"errorMessage": "Unknown Runtime API path", "errorType": "InvalidRequest"})
+            return None, None
+        client = self.registry.client(match["token"])
+        if client is None:
+            self._json(
+                403, {"errorMessage": "Unknown or retired environment", "errorType": "InvalidStateTransition"}
+            )
+            return None, None
+        return match, client
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        match, client = self._route()
+        if client is None:
+            return
+        if not match["next"]:
+            self._json(
+                405, {"errorMessage": "Use GET only for invocation/next", "errorType": "InvalidRequest"}
+            )
+            return
+        event = client.runtime_next()
+        if event is None:  # the environment is shutting down
+            self._json(410, {"errorMessage": "Environment is shutting down", "errorType": "Runtime.Shutdown"})
+            return
+        request_id, payload, headers = event
+        self._reply(200, payload, headers)
+
+    def do_POST(self):  # noqa: N802
+        match, client = self._route()
+        if client is None:
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            body = self.rfile.read(length) if length else b""
+        error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+        if match["init"]:
+            status, reply = client.runtime_init_error(body, error_type)
+        elif match["kind"] == "response":
+            if len(body) > MAX_RESPONSE_BYTES:
+                status, reply = client.runtime_error(
+                    match["request_id"],
+                    json.dumps(
+                        {
+                            "errorType": "Function.ResponseSizeTooLarge",
+                            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                            f"({MAX_RESPONSE_BYTES} bytes).",
+                        }
+                    ).encode(),
+                    "Function.ResponseSizeTooLarge",
+                )
+                if status == 202:
+                    status, reply = (
+                        413,
+                        {"errorMessage": "Payload Too Large", "errorType": "RequestEntityTooLarge"},
+                    )
+            else:
+                status, reply = client.runtime_response(
+                    match["request_id"], body, self.headers.get("Content-Type") or "application/json"
+                )
+        else:
+            status, reply = client.runtime_error(match["request_id"], body, error_type)
+        self._json(status, reply)
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
