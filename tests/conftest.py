@@ -92,6 +92,37 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     log.close()
 
 
+def _spawn_logged(command: list[str], log_path: Path, **env: str) -> subprocess.Popen:
+    log = open(log_path, "wb")  # noqa: SIM115 - the child keeps it; closed with the session
+    return subprocess.Popen(command, cwd=ROOT, env=stratus_env(**env), stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="session")
+def stratus_workers(live_server_url, tmp_path_factory):
+    """Two real Stratus workers (as `make run` starts them) serving the live server's queue."""
+    logs = tmp_path_factory.mktemp("workers")
+    workers = [
+        _spawn_logged(
+            [sys.executable, "manage.py", "stratus_worker", "--slot", str(slot)],
+            logs / f"worker-{slot}.log",
+            STRATUS_ENV_IDLE_SECONDS="600",
+        )
+        for slot in (1, 2)
+    ]
+    time.sleep(0.5)
+    for worker in workers:
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited early: {(logs / 'worker-1.log').read_text()}")
+    yield workers
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 @pytest.fixture
 def access_key(transactional_db):
     """A user and a fresh access key pair: ``(access_key_id, secret)``."""

@@ -153,10 +153,9 @@ def _load_handler(connection):
 
 
 def _encode(result):
+    # As awslambdaric: bytes go out as they are; anything else, str included, as JSON.
     if isinstance(result, bytes):
         return result, "application/unknown"
-    if isinstance(result, str):
-        return result.encode(), "application/unknown"
     return json.dumps(result).encode(), "application/json"
 
 
