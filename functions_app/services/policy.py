@@ -29,7 +29,7 @@ def _principal(principal: str) -> Any:
     if principal == "*":
         return "*"
     if re.fullmatch(r"\d{12}", principal):
-        return {"AWS": principal}
+        return {"AWS": f"arn:aws:iam::{principal}:root"}
     if principal.startswith("arn:"):
         return {"AWS": principal}
     return {"Service": principal}
