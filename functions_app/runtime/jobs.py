@@ -14,7 +14,7 @@ from django.conf import settings
 from rq import get_current_job
 
 from functions_app.models import FunctionVersion
-from functions_app.runtime import concurrency
+from functions_app.runtime import concurrency, routing
 from functions_app.runtime.environment import InitFailed
 from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
 from functions_app.runtime.records import logs_emit, record_emit
@@ -73,6 +73,7 @@ def invoke(message: dict) -> dict:
     )
     pool = current_pool()
     environment = None
+    routing.busy_set(connection, worker=job.worker_name, seconds=int(spec.timeout) + 60)
     try:
         try:
             acquired = pool.acquire(spec)
@@ -86,6 +87,7 @@ def invoke(message: dict) -> dict:
             outcome = environment.invoke(request)
             pool.release(environment)
     finally:
+        routing.busy_clear(connection, worker=job.worker_name)
         if lease:
             concurrency.release(connection, function_name=spec.function_name, lease=lease)
     ended_at = time.time()
@@ -129,6 +131,8 @@ def invoke(message: dict) -> dict:
         "outcome": outcome.status,
         "error_type": outcome.error_type,
         "cold": cold,
+        "provisioned": environment is not None
+        and environment.initialization_type == "provisioned-concurrency",
         "log_stream": log_stream,
         "worker": job.worker_name,
     }

@@ -1,24 +1,60 @@
 """The Stratus worker: an RQ worker that does not fork per job and keeps environments warm.
 
 RQ's ``SimpleWorker`` runs each job in the worker process itself, which is what lets the
-pool of execution environments (and their warm state) outlive a job.
+pool of execution environments (and their warm state) outlive a job. Beside the job loop,
+background threads keep the worker's alive key fresh, reap idle environments, keep the
+provisioned-concurrency environments this worker holds, and rescue jobs left on the
+queues of workers that died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
+import redis
 from django.conf import settings
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 
+from functions_app.runtime import provisioning, routing
 from functions_app.runtime.pool import EnvironmentPool
+from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
+from functions_app.runtime.spec import FunctionSpec
 from functions_app.runtime.worker_state import pool_install
 
 logger = logging.getLogger("stratus.worker")
 
-INVOCATIONS_QUEUE = "invocations"
+INVOCATIONS_QUEUE = routing.SHARED_QUEUE
+
+
+class _WarmTokens:
+    """Keeps this worker's warm-routing tokens equal to its idle environments."""
+
+    def __init__(self, connection: redis.Redis, worker: str) -> None:
+        self.connection = connection
+        self.worker = worker
+
+    def idle_changed(self, pool: EnvironmentPool, spec: FunctionSpec) -> None:
+        count = pool.idle_count(spec.function_name, spec.version)
+        key = routing.warm_key(spec.function_name, spec.version)
+        pipe = self.connection.pipeline(transaction=True)
+        pipe.lrem(key, 0, self.worker)
+        if count:
+            pipe.rpush(key, *([self.worker] * count))
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            logger.warning("could not update warm tokens for %s:%s", spec.function_name, spec.version)
+
+
+def worker_queues(name: str, connection: redis.Redis) -> list[Queue]:
+    """This worker's own queue first, then the shared one."""
+    return [
+        Queue(routing.private_queue(name), connection=connection),
+        Queue(INVOCATIONS_QUEUE, connection=connection),
+    ]
 
 
 class StratusWorker(SimpleWorker):
@@ -27,25 +63,48 @@ class StratusWorker(SimpleWorker):
             bwrap_path()  # fail at start, with a message that says how to fix it
         else:
             logger.warning("STRATUS_SANDBOX=off: functions run UNSANDBOXED on this host (development only)")
+        connection = redis_client()
         pool = EnvironmentPool(
             cache_root=settings.DATA_DIR / "worker-cache",
             idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
+            listener=_WarmTokens(connection, self.name),
         )
         pool_install(pool)
         stop = threading.Event()
-        reaper = threading.Thread(target=self._reap, args=(pool, stop), daemon=True, name="pool-reaper")
-        reaper.start()
+        routing.alive_refresh(connection, worker=self.name)
+        threads = [
+            threading.Thread(target=self._every, args=(stop, 1.0, self._heartbeat, connection), daemon=True),
+            threading.Thread(target=self._every, args=(stop, 5.0, pool.reap), daemon=True),
+            threading.Thread(
+                target=self._every, args=(stop, 5.0, routing.orphaned_queues_rescue, connection), daemon=True
+            ),
+            # Provisioned environments are started from this long-lived thread: bwrap's
+            # --die-with-parent is tied to the thread that spawned it.
+            threading.Thread(
+                target=self._every,
+                args=(stop, 2.0, provisioning.provisioned_sync, connection, pool, self.name),
+                daemon=True,
+            ),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             return super().work(*args, **kwargs)
         finally:
             stop.set()
             pool_install(None)
             pool.close()
+            with contextlib.suppress(redis.RedisError):
+                routing.tokens_forget(connection, worker=self.name)
+
+    def _heartbeat(self, connection: redis.Redis) -> None:
+        routing.alive_refresh(connection, worker=self.name)
 
     @staticmethod
-    def _reap(pool: EnvironmentPool, stop: threading.Event) -> None:
-        while not stop.wait(5):
+    def _every(stop: threading.Event, seconds: float, task, *args) -> None:
+        while not stop.is_set():
             try:
-                pool.reap()
-            except Exception:  # the reaper must outlive any one failure
-                logger.exception("reaping idle environments failed")
+                task(*args)
+            except Exception:  # a background task must outlive any one failure
+                logger.exception("background task %s failed", getattr(task, "__name__", task))
+            stop.wait(seconds)

@@ -15,7 +15,7 @@ from django.conf import settings
 from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ServiceFault, TooManyRequests
 from functions_app.models import Function, FunctionVersion
-from functions_app.runtime import concurrency
+from functions_app.runtime import concurrency, routing
 from functions_app.runtime.environment import INIT_TIMEOUT_SECONDS
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import invocation_queue, redis_client
@@ -114,7 +114,9 @@ def invoke_sync(
     request_id = str(uuid.uuid4())
     budget = version.timeout + INIT_TIMEOUT_SECONDS + 30
     _admit(function, lease=request_id, ttl=budget + QUEUE_WAIT_SECONDS)
-    queue = invocation_queue(INVOCATIONS_QUEUE)
+    connection = redis_client()
+    worker = routing.claim(connection, function=function.name, version=version.version)
+    queue = invocation_queue(routing.private_queue(worker) if worker else INVOCATIONS_QUEUE)
     message = {
         "request_id": request_id,
         "function_name": function.name,

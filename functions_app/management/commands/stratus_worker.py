@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import socket
 
-import django_rq
 from django.core.management.base import BaseCommand
 
-from functions_app.runtime.worker import INVOCATIONS_QUEUE, StratusWorker
+from functions_app.runtime.redis_client import redis_client
+from functions_app.runtime.worker import StratusWorker, worker_queues
 
 
 class Command(BaseCommand):
@@ -23,6 +23,6 @@ class Command(BaseCommand):
         # A pid in the name: a worker killed without a clean exit leaves its name registered
         # in Redis for a while, and the replacement must not collide with it.
         name = name or f"{socket.gethostname()}-worker{slot}-{os.getpid()}"
-        queue = django_rq.get_queue(INVOCATIONS_QUEUE)
-        worker = StratusWorker([queue], connection=queue.connection, name=name)
+        connection = redis_client()
+        worker = StratusWorker(worker_queues(name, connection), connection=connection, name=name)
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
