@@ -34,6 +34,12 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[Child] = []
         self._stopping = False
+        self._tick_tasks: list[Callable[[], None]] = []
+        self._retiring: list[tuple[Child, float]] = []
+
+    def on_tick(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on every turn of the loop (scaling decisions and the like)."""
+        self._tick_tasks.append(task)
 
     def add(self, name: str, start: Callable[[], subprocess.Popen], *, restart: bool = True) -> Child:
         child = Child(name=name, start=start, restart=restart)
@@ -42,12 +48,35 @@ class Supervisor:
         self.children.append(child)
         return child
 
+    def remove(self, child: Child, *, grace_seconds: float = 30) -> None:
+        """Stop one child for good: SIGTERM now, SIGKILL if it is still there after the grace period."""
+        self.children.remove(child)
+        if child.process is not None and child.process.poll() is None:
+            _signal_group(child.process, signal.SIGTERM)
+            self._retiring.append((child, time.monotonic() + grace_seconds))
+
+    def _check_retiring(self) -> None:
+        still = []
+        for child, deadline in self._retiring:
+            if child.process.poll() is not None:
+                continue
+            if time.monotonic() > deadline:
+                _signal_group(child.process, signal.SIGKILL)
+            still.append((child, deadline))
+        self._retiring = still
+
     def run_forever(self, *, poll_seconds: float = 0.5) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         try:
             while not self._stopping:
                 self._check_children()
+                self._check_retiring()
+                for task in self._tick_tasks:
+                    try:
+                        task()
+                    except Exception:  # one failed decision must not stop the stack
+                        logger.exception("supervisor task failed")
                 time.sleep(poll_seconds)
         finally:
             self.stop_all()

@@ -300,3 +300,30 @@ def test_it_validates_invocation_headers_and_payloads(lambda_client, create_func
         lambda_client.invoke(FunctionName="validated", Qualifier="nope")
     with pytest.raises(lambda_client.exceptions.RequestTooLargeException):
         lambda_client.invoke(FunctionName="validated", Payload=b'"' + b"x" * (6 * 1024 * 1024 + 10) + b'"')
+
+
+@pytest.mark.slow
+def test_it_serves_the_first_invoke_from_provisioned_concurrency_without_a_cold_start(
+    lambda_client, create_function
+):
+    import time
+
+    create_function(
+        "provisioned", Code={"ZipFile": make_zip({"lambda_function.py": CONTEXT_PY})}, Publish=True
+    )
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName="provisioned", Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        config = lambda_client.get_provisioned_concurrency_config(FunctionName="provisioned", Qualifier="1")
+        if config["Status"] == "READY":
+            break
+        assert time.monotonic() < deadline, config
+        time.sleep(0.5)
+    assert config["AllocatedProvisionedConcurrentExecutions"] == 1
+    response, body = _invoke(lambda_client, "provisioned", Qualifier="1", LogType="Tail")
+    assert "Init Duration" not in _log(response)
+    result = json.loads(body)
+    assert result["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
+    assert result["function_version"] == "1"

@@ -5,16 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
+import subprocess
 import sys
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from dashboard.env import env_int
 from dashboard.managed_redis import managed_redis_start
 from dashboard.supervisor import Supervisor, spawn
+from functions_app.runtime.redis_client import redis_client
+from functions_app.runtime.routing import SHARED_QUEUE
+from functions_app.runtime.sandbox import SandboxUnavailable, bwrap_path, sandbox_enabled
+from functions_app.runtime.scaling import WorkerScaler
 
 logger = logging.getLogger("stratus.run")
 
@@ -24,6 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         port = env_int("PORT", 8000, minimum=1, maximum=65535)
+        self._ensure_bubblewrap()
         supervisor = Supervisor()
         if settings.REDIS_IS_MANAGED:
             supervisor.add(
@@ -57,14 +65,10 @@ class Command(BaseCommand):
                 ),
                 restart=False,
             )
-            for index in range(settings.STRATUS_WORKERS):
-                supervisor.add(
-                    f"worker-{index + 1}",
-                    lambda index=index: spawn(
-                        [sys.executable, "manage.py", "stratus_worker", "--slot", str(index + 1)],
-                        env=child_env,
-                    ),
-                )
+            workers = _Workers(supervisor, child_env)
+            for _ in range(settings.STRATUS_WORKERS):
+                workers.add()
+            supervisor.on_tick(workers.scale)
         except BaseException:
             supervisor.stop_all()
             raise
@@ -72,6 +76,26 @@ class Command(BaseCommand):
         self.stdout.write(login)
         self.stdout.write(f"Data dir: {settings.DATA_DIR}    Ctrl-C stops everything.\n")
         supervisor.run_forever()
+
+    def _ensure_bubblewrap(self) -> None:
+        """Install bubblewrap when we can (root with apt-get); otherwise say how, and stop."""
+        if not sandbox_enabled():
+            logger.warning("STRATUS_SANDBOX=off: functions will run UNSANDBOXED (development only)")
+            return
+        if shutil.which("bwrap"):
+            return
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            self.stdout.write("bubblewrap is missing; installing it with apt-get ...")
+            subprocess.run(["apt-get", "update", "-qq"], check=False)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "bubblewrap"],
+                check=False,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+        try:
+            bwrap_path()
+        except SandboxUnavailable as exc:
+            raise CommandError(str(exc)) from None
 
     def _ensure_superuser(self) -> str:
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
@@ -86,3 +110,38 @@ class Command(BaseCommand):
         if generated:
             return f"Sign in as {username!r} with password {password!r} (generated now and shown only once)."
         return f"Sign in as {username!r} with the password from DJANGO_SUPERUSER_PASSWORD."
+
+
+class _Workers:
+    """The supervisor's Stratus workers, scaled with the invocation queue's depth."""
+
+    def __init__(self, supervisor: Supervisor, env: dict[str, str]) -> None:
+        self.supervisor = supervisor
+        self.env = env
+        self.children = []
+        self.scaler = WorkerScaler(minimum=settings.STRATUS_WORKERS, maximum=settings.STRATUS_WORKERS_MAX)
+        self.next_slot = 1
+        self.last_check = 0.0
+
+    def add(self) -> None:
+        slot = self.next_slot
+        self.next_slot += 1
+        command = [sys.executable, "manage.py", "stratus_worker", "--slot", str(slot)]
+        self.children.append(self.supervisor.add(f"worker-{slot}", lambda: spawn(command, env=self.env)))
+
+    def scale(self) -> None:
+        now = time.monotonic()
+        if now - self.last_check < 1.0:
+            return
+        self.last_check = now
+        queued = redis_client().llen(f"rq:queue:{SHARED_QUEUE}")
+        decision = self.scaler.decide(running=len(self.children), queued=queued, now=now)
+        if decision > 0:
+            logger.warning(
+                "invocation backlog of %d: adding a worker (%d running)", queued, len(self.children)
+            )
+            self.add()
+        elif decision < 0:
+            child = self.children.pop()
+            logger.warning("queue idle: stopping %s (%d left)", child.name, len(self.children))
+            self.supervisor.remove(child)
