@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from functools import lru_cache
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -40,4 +41,11 @@ def access_key_revoke(*, key: AccessKey) -> None:
 
 
 def access_key_secret(key: AccessKey) -> str:
-    return secret_decrypt(key.secret_ciphertext)
+    return _decrypted(key.secret_ciphertext)
+
+
+@lru_cache(maxsize=1024)
+def _decrypted(ciphertext: str) -> str:
+    # Keyed by the ciphertext, so a revoked or replaced key is never served from here: the
+    # caller has already found the key active in the database.
+    return secret_decrypt(ciphertext)

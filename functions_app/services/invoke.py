@@ -77,7 +77,12 @@ def client_context_decode(value: str | None) -> str | None:
 
 def _admit(function: Function, *, lease: str, ttl: float) -> None:
     connection = redis_client()
-    unreserved = settings.STRATUS_ACCOUNT_CONCURRENCY - reserved_concurrency_total()
+    # A function with its own reservation never draws on the unreserved pool.
+    unreserved = (
+        settings.STRATUS_ACCOUNT_CONCURRENCY - reserved_concurrency_total()
+        if function.reserved_concurrency is None
+        else 0
+    )
     reason = concurrency.admit(
         connection,
         function_name=function.name,

@@ -1,0 +1,240 @@
+"""Runtime benchmarks: each result is a ratio against a baseline measured in the same run.
+
+    .venv/bin/python bench/bench_runtime.py
+
+1. Warm synchronous Invoke of a no-op Python handler vs a signed GetFunctionConfiguration
+   through the same client and server (p50 and p99).
+2. Cold start (Init Duration of the first invoke of a new version) vs starting
+   `bwrap ... python3 -c pass` directly with the same sandbox arguments.
+3. Warm throughput with 16 concurrent clients vs a bare RQ round trip (enqueue a no-op job,
+   block on its result) with the same number of SimpleWorkers.
+4. Idle memory of one warm Python environment (RSS of its processes).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stack import ROOT, lambda_client, percentile, stratus_stack  # noqa: E402
+
+NOOP = "def handler(event, context):\n    return None\n"
+ROLE = "arn:aws:iam::000000000000:role/bench"
+RUNTIME = f"python3.{sys.version_info.minor}"
+CLIENTS = 16
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("lambda_function.py", source)
+    return buffer.getvalue()
+
+
+def _timed(call, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def warm_latency(client) -> dict:
+    client.create_function(
+        FunctionName="noop",
+        Runtime=RUNTIME,
+        Role=ROLE,
+        Handler="lambda_function.handler",
+        Code={"ZipFile": _zip(NOOP)},
+    )
+    invoke = lambda: client.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read()  # noqa: E731
+    config = lambda: client.get_function_configuration(FunctionName="noop")  # noqa: E731
+    _timed(invoke, 20), _timed(config, 20)  # warm up both paths
+    invokes, configs = [], []
+    for _ in range(10):  # interleave so both see the same machine
+        invokes += _timed(invoke, 30)
+        configs += _timed(config, 30)
+    return {
+        "invoke_p50": percentile(invokes, 0.5),
+        "invoke_p99": percentile(invokes, 0.99),
+        "config_p50": percentile(configs, 0.5),
+        "config_p99": percentile(configs, 0.99),
+    }
+
+
+def cold_start(client, stack) -> dict:
+    from functions_app.runtime.sandbox import SandboxSpec, sandbox_command
+    from functions_app.runtimes import runtime_get
+
+    init_durations = []
+    for index in range(15):
+        name = f"cold{index}"
+        client.create_function(
+            FunctionName=name,
+            Runtime=RUNTIME,
+            Role=ROLE,
+            Handler="lambda_function.handler",
+            Code={"ZipFile": _zip(NOOP + f"# {index}\n")},
+        )
+        log = client.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")["LogResult"]
+        import base64
+
+        match = re.search(r"Init Duration: ([\d.]+) ms", base64.b64decode(log).decode())
+        init_durations.append(float(match.group(1)))
+    runtime = runtime_get(RUNTIME)
+    code_dir = Path(stack["data_dir"]) / "bench-empty"
+    code_dir.mkdir(exist_ok=True)
+    argv, env, preexec, _ = sandbox_command(
+        SandboxSpec(
+            command=[runtime.executable, "-c", "pass"],
+            environment={"PATH": "/usr/bin:/bin"},
+            code_dir=code_dir,
+            runtime_dir=code_dir,
+            extra_ro_binds=runtime.ro_binds,
+            tmp_size_mb=512,
+            memory_mb=128,
+            cgroup_procs=(),
+        )
+    )
+    bare = _timed(lambda: subprocess.run(argv, env=env, preexec_fn=preexec, check=True), 15)
+    return {"init_p50": percentile(init_durations, 0.5), "bwrap_python_p50": percentile(bare, 0.5)}
+
+
+def _throughput(call, seconds: float = 8.0) -> float:
+    stop = time.monotonic() + seconds
+    done = [0] * CLIENTS
+
+    def loop(index):
+        while time.monotonic() < stop:
+            call(index)
+            done[index] += 1
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        list(pool.map(loop, range(CLIENTS)))
+    return sum(done) / seconds
+
+
+def throughput(stack, workers: int) -> dict:
+    clients = [lambda_client(stack) for _ in range(CLIENTS)]
+    stratus = _throughput(lambda i: clients[i].invoke(FunctionName="noop", Payload=b"{}")["Payload"].read())
+
+    import redis
+    from rq import Queue
+
+    connection = redis.Redis.from_url(stack["redis_url"], socket_timeout=None)
+    rq_workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--worker-class",
+                "rq.SimpleWorker",
+                "--url",
+                stack["redis_url"],
+                "--quiet",
+                "bench",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    time.sleep(1.5)
+    local = threading.local()
+
+    def rq_call(_):
+        if not hasattr(local, "queue"):
+            local.queue = Queue(
+                "bench", connection=redis.Redis.from_url(stack["redis_url"], socket_timeout=None)
+            )
+        job = local.queue.enqueue("bench.noop.noop", None, result_ttl=30)
+        job.latest_result(timeout=30)
+
+    try:
+        bare = _throughput(rq_call)
+    finally:
+        for process in rq_workers:
+            process.terminate()
+        connection.close()
+    return {"stratus_per_s": stratus, "rq_per_s": bare}
+
+
+def idle_memory(stack) -> float:
+    """RSS (MB) of the processes of one idle warm environment (bwrap, its init and the runtime)."""
+    totals = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"python_bootstrap.py" in cmdline and b"bwrap" not in cmdline.split(b"\0")[0]:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+            totals.append(rss)
+    return min(totals) if totals else float("nan")
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    workers = 2
+    with stratus_stack(workers=workers) as stack:
+        os.environ.update({k: stack["env"][k] for k in ("STRATUS_DATA_DIR", "REDIS_URL")})
+        import django
+
+        django.setup()
+        client = lambda_client(stack)
+        warm = warm_latency(client)
+        cold = cold_start(client, stack)
+        rates = throughput(stack, workers)
+        memory = idle_memory(stack)
+    rows = [
+        (
+            "Warm invoke p50 / GetFunctionConfiguration p50",
+            warm["invoke_p50"] / warm["config_p50"],
+            "≤ 2",
+            f"{warm['invoke_p50']:.1f} ms vs {warm['config_p50']:.1f} ms",
+        ),
+        (
+            "Warm invoke p99 / GetFunctionConfiguration p99",
+            warm["invoke_p99"] / warm["config_p99"],
+            "—",
+            f"{warm['invoke_p99']:.1f} ms vs {warm['config_p99']:.1f} ms",
+        ),
+        (
+            "Cold start (Init Duration p50) / bwrap python3 -c pass p50",
+            cold["init_p50"] / cold["bwrap_python_p50"],
+            "≤ 1.5",
+            f"{cold['init_p50']:.1f} ms vs {cold['bwrap_python_p50']:.1f} ms",
+        ),
+        (
+            f"Warm throughput, {CLIENTS} clients / bare RQ round trip ({workers} workers)",
+            rates["stratus_per_s"] / rates["rq_per_s"],
+            "≥ 0.5",
+            f"{rates['stratus_per_s']:.0f}/s vs {rates['rq_per_s']:.0f}/s",
+        ),
+        ("Idle RSS of one warm Python environment (MB)", memory, "≤ 20", "runtime process, VmRSS"),
+    ]
+    print("| Benchmark | Ratio | Target | Measured in this run |")
+    print("| --- | --- | --- | --- |")
+    for name, value, target, detail in rows:
+        print(f"| {name} | {value:.2f} | {target} | {detail} |")
+
+
+if __name__ == "__main__":
+    main()

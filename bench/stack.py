@@ -1,0 +1,121 @@
+"""A throwaway Stratus stack for benchmarks: its own Redis, SQLite database and data dir.
+
+Everything runs as `make run` runs it (uvicorn, real workers, real sandboxes), on free
+ports, and is torn down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.managed_redis import free_port, redis_start  # noqa: E402
+
+
+@contextmanager
+def stratus_stack(*, workers: int = 2):
+    data_dir = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
+    redis_port, http_port = free_port(), free_port()
+    password = secrets.token_urlsafe(16)
+    redis_process = redis_start(directory=data_dir / "redis", port=redis_port, password=password, quiet=True)
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY"}}
+    env.update(
+        STRATUS_DATA_DIR=str(data_dir),
+        REDIS_URL=f"redis://:{password}@127.0.0.1:{redis_port}/0",
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        STRATUS_LOG_LEVEL="WARNING",
+    )
+    processes: list[subprocess.Popen] = []
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        key = json.loads(
+            subprocess.run(
+                [sys.executable, "manage.py", "createaccesskey", "bench"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "dashboard.asgi:application",
+                    "--port",
+                    str(http_port),
+                    "--no-access-log",
+                    "--lifespan",
+                    "off",
+                ],
+                cwd=ROOT,
+                env=env,
+                **quiet,
+            )
+        )
+        for slot in range(1, workers + 1):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "stratus_worker", "--slot", str(slot)],
+                    cwd=ROOT,
+                    env=env,
+                    **quiet,
+                )
+            )
+        url = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield {"url": url, "key": key, "env": env, "data_dir": data_dir, "redis_url": env["REDIS_URL"]}
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        redis_process.terminate()
+        redis_process.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def lambda_client(stack):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=stack["url"],
+        region_name="us-east-1",
+        aws_access_key_id=stack["key"]["AccessKeyId"],
+        aws_secret_access_key=stack["key"]["SecretAccessKey"],
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32),
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
