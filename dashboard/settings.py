@@ -140,6 +140,8 @@ RQ_QUEUES = {
 STRATUS_WORKERS = env_int("STRATUS_WORKERS", 2, minimum=1)
 STRATUS_WORKERS_MAX = env_int("STRATUS_WORKERS_MAX", max(4, STRATUS_WORKERS), minimum=STRATUS_WORKERS)
 STRATUS_ENV_IDLE_SECONDS = env_int("STRATUS_ENV_IDLE_SECONDS", 600, minimum=1)
+# Asynchronous invocation: a function error is retried after 1x, then 2x this delay.
+STRATUS_ASYNC_RETRY_BASE_SECONDS = env_int("STRATUS_ASYNC_RETRY_BASE_SECONDS", 60, minimum=0)
 STRATUS_SANDBOX = env_choice("STRATUS_SANDBOX", "on", ("on", "off"))
 
 LOGGING = {

@@ -236,3 +236,53 @@ class AccessKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class FailedEvent(models.Model):
+    """An asynchronous event that ended in failure handling, kept so it can be redriven."""
+
+    class Condition(models.TextChoices):
+        RETRIES_EXHAUSTED = "RetriesExhausted"
+        EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="failed_events")
+    request_id = models.CharField(max_length=64, unique=True)
+    qualifier = models.CharField(max_length=128, blank=True)
+    payload = models.BinaryField()
+    accepted_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    condition = models.CharField(max_length=32, choices=Condition.choices)
+    error_type = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    failed_at = models.DateTimeField(default=timezone.now)
+    redriven_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.function.name} {self.request_id}"
+
+
+class FailedDelivery(models.Model):
+    """A destination or dead-letter delivery that still failed after its retries."""
+
+    class Kind(models.TextChoices):
+        DESTINATION = "destination"
+        DEAD_LETTER = "dead_letter"
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="failed_deliveries")
+    request_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    target = models.CharField(max_length=1024)
+    body = models.JSONField()
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    failed_at = models.DateTimeField(default=timezone.now)
+    redriven_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target} {self.request_id}"

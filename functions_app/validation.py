@@ -189,8 +189,13 @@ def dead_letter_check(value: object) -> str:
     if not isinstance(value, dict):
         raise InvalidParameterValue('DeadLetterConfig must be an object like {"TargetArn": "arn:..."}.')
     target = value.get("TargetArn") or ""
-    if target and not (isinstance(target, str) and re.match(r"^arn:(aws[a-zA-Z-]*)?:[a-z0-9-]+:", target)):
-        raise InvalidParameterValue(f"DeadLetterConfig.TargetArn must be an ARN, got {target!r}.")
+    # Besides AWS's SQS and SNS ARNs, Stratus takes a function ARN or an http(s) webhook.
+    if target and not (
+        isinstance(target, str) and re.match(r"^(arn:(aws[a-zA-Z-]*)?:[a-z0-9-]+:|https?://)\S+$", target)
+    ):
+        raise InvalidParameterValue(
+            f"DeadLetterConfig.TargetArn must be an ARN or an http(s) URL, got {target!r}."
+        )
     return target
 
 

@@ -106,6 +106,7 @@ def stratus_workers(live_server_url, tmp_path_factory):
             [sys.executable, "manage.py", "stratus_worker", "--slot", str(slot)],
             logs / f"worker-{slot}.log",
             STRATUS_ENV_IDLE_SECONDS="600",
+            STRATUS_ASYNC_RETRY_BASE_SECONDS="1",
         )
         for slot in (1, 2)
     ]
@@ -230,3 +231,78 @@ def create_function(lambda_client, hello_zip, python_runtime):
 
 def json_dumps(value) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+class Webhook:
+    """A real HTTP endpoint that records every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: queue.Queue = queue.Queue()
+        self.status = 200
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.received.put((self.path, json.loads(body), time.time()))
+                self.send_response(hook.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int = 1, *, timeout: float = 30) -> list[tuple[str, dict, float]]:
+        import queue
+
+        items = []
+        deadline = time.monotonic() + timeout
+        while len(items) < count:
+            try:
+                items.append(self.received.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(
+                    f"the webhook got {len(items)} of {count} deliveries in {timeout} s"
+                ) from None
+        return items
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def records(
+    *, kind: str | None = None, request_id: str | None = None, function: str | None = None
+) -> list[dict]:
+    """Invocation records the workers appended to the Redis stream, oldest first."""
+    import redis
+
+    from functions_app.runtime.records import RECORDS_STREAM
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    found = []
+    for _, fields in client.xrange(RECORDS_STREAM):
+        record = json.loads(fields[b"r"])
+        if kind and record.get("kind") != kind:
+            continue
+        if request_id and record.get("request_id") != request_id:
+            continue
+        if function and record.get("function") != function:
+            continue
+        found.append(record)
+    return found

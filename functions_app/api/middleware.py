@@ -72,7 +72,8 @@ class LambdaApiMiddleware:
         request.user = caller.key.user
         self._touch(caller.key)
         response = self.get_response(request)
-        response["x-amzn-RequestId"] = request_id
+        if "x-amzn-RequestId" not in response:  # Invoke answers with the invocation's own id
+            response["x-amzn-RequestId"] = request_id
         return response
 
     def process_exception(self, request, exception):

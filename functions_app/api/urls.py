@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     re_path(rf"^2015-03-31/functions/{F}/code/?$", methods(PUT=fn.code_update)),
     re_path(rf"^2015-03-31/functions/{F}/invocations/?$", methods(POST=views_invoke.invoke)),
+    re_path(rf"^2014-11-13/functions/{F}/invoke-async/?$", methods(POST=views_invoke.invoke_async)),
     re_path(
         rf"^2015-03-31/functions/{F}/versions/?$", methods(GET=fn.versions_list, POST=fn.version_publish)
     ),

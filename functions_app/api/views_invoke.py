@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, InvalidRequestContent
 from functions_app.selectors import function_get
+from functions_app.services.events import INVOKE_ASYNC_PAYLOAD_MAX, event_accept
 from functions_app.services.invoke import client_context_decode, invocation_target, invoke_sync
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -37,10 +38,14 @@ def invoke(request, function_name: str):
         response["X-Amz-Executed-Version"] = target.version.version
         return response
     if invocation_type == "Event":
-        raise InvalidParameterValue("Event invocation is not available yet on this Stratus version.")
+        request_id = event_accept(target=target, payload=payload)
+        response = HttpResponse(status=202)
+        response["x-amzn-RequestId"] = request_id
+        return response
     result = invoke_sync(target=target, payload=payload, log_type=log_type, client_context=client_context)
     response = HttpResponse(result.payload, status=200, content_type="application/json")
     response["X-Amz-Executed-Version"] = result.executed_version
+    response["x-amzn-RequestId"] = result.request_id
     if result.function_error:
         response["X-Amz-Function-Error"] = result.function_error
     if result.log_result is not None:
@@ -58,3 +63,13 @@ def _is_json(payload: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def invoke_async(request, function_name: str):
+    """The deprecated InvokeAsync: an Event invoke with the old 256 KB limit."""
+    ref = function_ref_parse(function_name)
+    target = invocation_target(function_get(ref), ref.qualifier)
+    request_id = event_accept(target=target, payload=request.body or b"{}", limit=INVOKE_ASYNC_PAYLOAD_MAX)
+    response = JsonResponse({"Status": 202}, status=202)
+    response["x-amzn-RequestId"] = request_id
+    return response

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from rq import get_current_job
 
@@ -18,7 +20,7 @@ from functions_app.runtime import concurrency, routing
 from functions_app.runtime.environment import InitFailed
 from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
 from functions_app.runtime.records import logs_emit, record_emit
-from functions_app.runtime.spec import FunctionSpec, InvokeRequest
+from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
 from functions_app.runtime.worker_state import current_pool
 
 logger = logging.getLogger("stratus.jobs")
@@ -54,10 +56,20 @@ def spec_load(function_name: str, version: str, revision_id: str | None = None) 
     return spec
 
 
-def invoke(message: dict) -> dict:
-    """Run one invocation. ``message`` is the plain data the invocation service enqueued."""
-    job = get_current_job()
-    connection = job.connection
+@dataclass
+class Execution:
+    """One run of an event in an environment, with everything recorded about it."""
+
+    outcome: InvokeOutcome
+    record: dict
+    lines: list[tuple[int, str]]
+
+
+def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict | None = None) -> Execution:
+    """Run ``message``'s event once on this worker's pool; append its record and log lines.
+
+    The caller has admitted the invocation (the lease in ``message``); it is released here.
+    """
     started_at = time.time()
     spec = spec_load(message["function_name"], message["version"], message.get("revision_id"))
     lease = message.get("lease")
@@ -73,7 +85,7 @@ def invoke(message: dict) -> dict:
     )
     pool = current_pool()
     environment = None
-    routing.busy_set(connection, worker=job.worker_name, seconds=int(spec.timeout) + 60)
+    routing.busy_set(connection, worker=worker, seconds=int(spec.timeout) + 60)
     try:
         try:
             acquired = pool.acquire(spec)
@@ -87,30 +99,30 @@ def invoke(message: dict) -> dict:
             outcome = environment.invoke(request)
             pool.release(environment)
     finally:
-        routing.busy_clear(connection, worker=job.worker_name)
+        routing.busy_clear(connection, worker=worker)
         if lease:
             concurrency.release(connection, function_name=spec.function_name, lease=lease)
     ended_at = time.time()
-    started_ms, ended_ms = int(started_at * 1000), int(ended_at * 1000)
+    init_reported = init_ms if cold else None
     report = report_line(
         request_id=request.request_id,
         duration_ms=outcome.duration_ms,
-        init_duration_ms=init_ms if cold else None,
+        init_duration_ms=init_reported,
         memory_size=spec.memory_size,
         max_memory_mb=outcome.max_memory_mb,
-        status={"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}.get(
-            outcome.status
-        ),
+        status=_REPORT_STATUS.get(outcome.status),
     )
     lines = invocation_log(
         request_id=request.request_id,
         version=spec.version,
-        started_ms=started_ms,
-        ended_ms=ended_ms,
+        started_ms=int(started_at * 1000),
+        ended_ms=int(ended_at * 1000),
         function_lines=outcome.log_lines,
         report=report,
     )
+    enqueued_at = message.get("enqueued_at", started_at)
     record = {
+        "kind": "invocation",
         "request_id": request.request_id,
         "function": spec.function_name,
         "version": spec.version,
@@ -119,13 +131,13 @@ def invoke(message: dict) -> dict:
         "trigger": message.get("trigger", "api"),
         "invocation_type": message.get("invocation_type", "RequestResponse"),
         "attempt": message.get("attempt", 1),
-        "enqueued_at": message.get("enqueued_at"),
+        "enqueued_at": enqueued_at,
         "started_at": started_at,
         "ended_at": ended_at,
-        "queue_wait_ms": max(0.0, (started_at - message.get("enqueued_at", started_at)) * 1000),
-        "init_duration_ms": init_ms if cold else None,
+        "queue_wait_ms": max(0.0, (started_at - enqueued_at) * 1000),
+        "init_duration_ms": init_reported,
         "duration_ms": round(outcome.duration_ms, 3),
-        "billed_duration_ms": billed_duration_ms(outcome.duration_ms, init_ms if cold else None),
+        "billed_duration_ms": billed_duration_ms(outcome.duration_ms, init_reported),
         "memory_size": spec.memory_size,
         "max_memory_mb": outcome.max_memory_mb,
         "outcome": outcome.status,
@@ -134,7 +146,8 @@ def invoke(message: dict) -> dict:
         "provisioned": environment is not None
         and environment.initialization_type == "provisioned-concurrency",
         "log_stream": log_stream,
-        "worker": job.worker_name,
+        "worker": worker,
+        **(extra or {}),
     }
     record_emit(connection, record)
     logs_emit(
@@ -145,11 +158,22 @@ def invoke(message: dict) -> dict:
         request_id=request.request_id,
         lines=lines,
     )
+    return Execution(outcome=outcome, record=record, lines=lines)
+
+
+_REPORT_STATUS = {"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}
+
+
+def invoke(message: dict) -> dict:
+    """The synchronous Invoke job: run once and hand the caller what its response needs."""
+    job = get_current_job()
+    execution = execute(message, connection=job.connection, worker=job.worker_name)
+    outcome = execution.outcome
     return {
         "payload": outcome.payload,
         "function_error": outcome.function_error,
         "error_type": outcome.error_type,
-        "executed_version": spec.version,
-        "log_result": log_tail(lines) if message.get("log_type") == "Tail" else None,
-        "record": record,
+        "executed_version": message["version"],
+        "log_result": log_tail(execution.lines) if message.get("log_type") == "Tail" else None,
+        "record": execution.record,
     }

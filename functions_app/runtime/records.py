@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import redis
 
@@ -19,6 +20,8 @@ STREAM_MAXLEN = 200_000
 
 
 def record_emit(connection: redis.Redis, record: dict) -> None:
+    record.setdefault("kind", "invocation")
+    record.setdefault("at", time.time())
     try:
         connection.xadd(RECORDS_STREAM, {"r": json.dumps(record)}, maxlen=STREAM_MAXLEN, approximate=True)
     except redis.RedisError:

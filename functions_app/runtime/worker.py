@@ -17,7 +17,7 @@ import redis
 from django.conf import settings
 from rq import Queue, SimpleWorker
 
-from functions_app.runtime import provisioning, routing
+from functions_app.runtime import events, provisioning, routing
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
@@ -50,10 +50,11 @@ class _WarmTokens:
 
 
 def worker_queues(name: str, connection: redis.Redis) -> list[Queue]:
-    """This worker's own queue first, then the shared one."""
+    """This worker's own queue first, then the shared one, then asynchronous events."""
     return [
         Queue(routing.private_queue(name), connection=connection),
         Queue(INVOCATIONS_QUEUE, connection=connection),
+        Queue(events.ASYNC_QUEUE, connection=connection),
     ]
 
 
@@ -78,6 +79,11 @@ class StratusWorker(SimpleWorker):
             threading.Thread(
                 target=self._every, args=(stop, 5.0, routing.orphaned_queues_rescue, connection), daemon=True
             ),
+            threading.Thread(
+                target=self._every,
+                args=(stop, 5.0, self._rescue_events, connection),
+                daemon=True,
+            ),
             # Provisioned environments are started from this long-lived thread: bwrap's
             # --die-with-parent is tied to the thread that spawned it.
             threading.Thread(
@@ -96,6 +102,12 @@ class StratusWorker(SimpleWorker):
             pool.close()
             with contextlib.suppress(redis.RedisError):
                 routing.tokens_forget(connection, worker=self.name)
+
+    @staticmethod
+    def _rescue_events(connection: redis.Redis) -> None:
+        rescued = events.orphaned_events_rescue(connection, alive_prefix=routing.ALIVE_PREFIX)
+        if rescued:
+            logger.warning("re-queued %d event(s) left running by a dead worker", rescued)
 
     def _heartbeat(self, connection: redis.Redis) -> None:
         routing.alive_refresh(connection, worker=self.name)

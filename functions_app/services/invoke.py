@@ -97,6 +97,7 @@ def _admit(function: Function, *, lease: str, ttl: float) -> None:
             {
                 "request_id": lease,
                 "function": function.name,
+                "kind": "throttle",
                 "outcome": "throttle",
                 "throttle_reason": reason,
                 "started_at": time.time(),

@@ -25,4 +25,4 @@ class Command(BaseCommand):
         name = name or f"{socket.gethostname()}-worker{slot}-{os.getpid()}"
         connection = redis_client()
         worker = StratusWorker(worker_queues(name, connection), connection=connection, name=name)
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")

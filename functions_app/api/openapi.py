@@ -1,0 +1,137 @@
+"""The OpenAPI document of Stratus's own JSON API (``/api/v1/``)."""
+
+_FUNCTION = {
+    "name": "function",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The function's name.",
+}
+_ERROR = {"description": "Not signed in / not signed", "content": {"application/json": {}}}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Stratus API",
+        "version": "1",
+        "description": "Stratus's own API. Authenticate with a dashboard session (send the CSRF token with "
+        "writes) or sign requests with an access key (AWS SigV4), as for the Lambda API.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "paths": {
+        "/functions/{function}/async-events": {
+            "get": {
+                "summary": "Asynchronous events of a function: queued, running, retrying, failed, redriven",
+                "parameters": [
+                    _FUNCTION,
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["queued", "running", "retrying", "failed", "redriven"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The events, oldest live ones first, then failed ones, newest first",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/AsyncEvents"}}
+                        },
+                    },
+                    "401": _ERROR,
+                    "404": {"description": "No such function"},
+                },
+            }
+        },
+        "/functions/{function}/async-events/redrive": {
+            "post": {
+                "summary": "Run failed events again (one, several, or all), keeping their request ids",
+                "parameters": [_FUNCTION],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "requestIds": {"type": "array", "items": {"type": "string"}},
+                                    "all": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": {
+                        "description": "The request ids redriven",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "redriven": {"type": "array", "items": {"type": "string"}}
+                                    },
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/functions/{function}/failed-deliveries": {
+            "get": {
+                "summary": "Destination and dead-letter deliveries that failed after their retries",
+                "parameters": [_FUNCTION],
+                "responses": {"200": {"description": "The failed deliveries, newest first"}, "401": _ERROR},
+            }
+        },
+        "/functions/{function}/failed-deliveries/redrive": {
+            "post": {
+                "summary": "Deliver failed deliveries again",
+                "parameters": [_FUNCTION],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "ids": {"type": "array", "items": {"type": "integer"}},
+                                    "all": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "The ids redriven"}},
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "AsyncEvent": {
+                "type": "object",
+                "properties": {
+                    "requestId": {"type": "string"},
+                    "state": {"enum": ["queued", "running", "retrying", "failed", "redriven"]},
+                    "qualifier": {"type": ["string", "null"]},
+                    "attempts": {
+                        "type": "integer",
+                        "description": "Runs that ended in a function error so far",
+                    },
+                    "throttles": {"type": "integer"},
+                    "redeliveries": {"type": "integer", "description": "Reruns after a worker died mid-run"},
+                    "condition": {"type": "string"},
+                    "lastError": {"type": ["string", "null"]},
+                    "acceptedAt": {},
+                    "nextAttemptAt": {},
+                },
+            },
+            "AsyncEvents": {
+                "type": "object",
+                "properties": {
+                    "function": {"type": "string"},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/AsyncEvent"}},
+                },
+            },
+        }
+    },
+}

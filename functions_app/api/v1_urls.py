@@ -1,0 +1,27 @@
+from django.urls import path
+
+from functions_app.api import v1
+
+urlpatterns = [
+    path("openapi.json", v1.openapi, name="api-v1-openapi"),
+    path(
+        "functions/<str:function_name>/async-events",
+        v1.api_v1(GET=v1.async_events),
+        name="api-v1-async-events",
+    ),
+    path(
+        "functions/<str:function_name>/async-events/redrive",
+        v1.api_v1(POST=v1.async_events_redrive),
+        name="api-v1-async-events-redrive",
+    ),
+    path(
+        "functions/<str:function_name>/failed-deliveries",
+        v1.api_v1(GET=v1.failed_deliveries),
+        name="api-v1-failed-deliveries",
+    ),
+    path(
+        "functions/<str:function_name>/failed-deliveries/redrive",
+        v1.api_v1(POST=v1.failed_deliveries_redrive_view),
+        name="api-v1-failed-deliveries-redrive",
+    ),
+]

@@ -1,0 +1,163 @@
+"""Delivering async results to destinations and dead-letter targets, with retries.
+
+One kind per target: another function (invoked asynchronously with the record as its
+event), an ``http(s)://`` webhook (a Stratus extension: POST with the record as JSON), and
+queues and topics once Stratus has them. Every delivery is its own RQ job, so a slow
+webhook never holds a worker's invocation loop; a delivery that still fails after its
+retries is counted (DestinationDeliveryFailures or DeadLetterErrors) and kept for redrive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import redis
+from rq import Queue
+
+from functions_app.runtime.events import ASYNC_QUEUE
+from functions_app.runtime.records import record_emit
+
+logger = logging.getLogger("stratus.destinations")
+
+DELIVERY_JOB = "functions_app.runtime.destinations.deliver"
+RETRY_DELAYS_SECONDS = (1, 5, 30)
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def delivery_enqueue(
+    connection: redis.Redis,
+    *,
+    kind: str,
+    target: str,
+    body: dict,
+    function_name: str,
+    request_id: str,
+    attempt: int = 1,
+    delay_seconds: float = 0,
+) -> None:
+    task = {
+        "kind": kind,
+        "target": target,
+        "body": body,
+        "function": function_name,
+        "request_id": request_id,
+        "attempt": attempt,
+    }
+    queue = Queue(ASYNC_QUEUE, connection=connection)
+    options = {"job_timeout": WEBHOOK_TIMEOUT_SECONDS * 3, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+    if delay_seconds:
+        queue.enqueue_in(timedelta(seconds=delay_seconds), DELIVERY_JOB, task, **options)
+    else:
+        queue.enqueue(DELIVERY_JOB, task, **options)
+
+
+def _webhook(target: str, body: dict, request_id: str) -> None:
+    request = urllib.request.Request(
+        target,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Stratus",
+            "X-Stratus-Request-Id": request_id,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"{target} answered {exc.code}") from None
+    except (OSError, ValueError) as exc:
+        raise DeliveryError(f"{target}: {exc}") from None
+
+
+def _function(target: str, body: dict) -> None:
+    from functions_app.arns import function_ref_parse
+    from functions_app.errors import LambdaError
+    from functions_app.selectors import function_get
+    from functions_app.services.events import event_accept_for
+
+    try:
+        ref = function_ref_parse(target)
+        event_accept_for(
+            function=function_get(ref),
+            qualifier=ref.qualifier,
+            payload=json.dumps(body).encode(),
+            trigger="destination",
+        )
+    except LambdaError as exc:
+        raise DeliveryError(f"{target}: {exc.message}") from None
+
+
+def send(target: str, body: dict, *, request_id: str) -> None:
+    """Deliver once; raise DeliveryError when the target did not take it."""
+    if target.startswith(("http://", "https://")):
+        _webhook(target, body, request_id)
+    elif target.startswith("arn:") and ":lambda:" in target and ":function:" in target:
+        _function(target, body)
+    else:
+        service = target.split(":")[2] if target.count(":") >= 2 else target
+        raise DeliveryError(
+            f"{service} targets are not available in this Stratus version yet; kept for redrive"
+        )
+
+
+def deliver(task: dict) -> None:
+    """The delivery job: one attempt; schedules the next, or records the final failure."""
+    from rq import get_current_job
+
+    connection = get_current_job().connection
+    try:
+        send(task["target"], task["body"], request_id=task["request_id"])
+        return
+    except DeliveryError as exc:
+        error = str(exc)
+    attempt = task["attempt"]
+    if attempt <= len(RETRY_DELAYS_SECONDS):
+        delivery_enqueue(
+            connection,
+            kind=task["kind"],
+            target=task["target"],
+            body=task["body"],
+            function_name=task["function"],
+            request_id=task["request_id"],
+            attempt=attempt + 1,
+            delay_seconds=RETRY_DELAYS_SECONDS[attempt - 1],
+        )
+        return
+    _failed(connection, task, error)
+
+
+def _failed(connection: redis.Redis, task: dict, error: str) -> None:
+    from functions_app.models import FailedDelivery, Function
+
+    logger.warning("delivery of %s to %s failed for good: %s", task["request_id"], task["target"], error)
+    function = Function.objects.filter(name=task["function"]).first()
+    if function is not None:
+        FailedDelivery.objects.create(
+            function=function,
+            request_id=task["request_id"],
+            kind=task["kind"],
+            target=task["target"],
+            body=task["body"],
+            error=error,
+            attempts=task["attempt"],
+        )
+    record_emit(
+        connection,
+        {
+            "kind": "destination_delivery_failure" if task["kind"] == "destination" else "dead_letter_error",
+            "request_id": task["request_id"],
+            "function": task["function"],
+            "target": task["target"],
+            "error": error,
+        },
+    )

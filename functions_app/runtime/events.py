@@ -1,0 +1,146 @@
+"""Asynchronous events on RQ: enqueueing (now or later) and their live state in Redis.
+
+The live state (queued, running, retrying, with attempts and the last error) is what the
+inspection API shows; it is written in the same pipeline as the job itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import redis
+from rq import Queue
+
+ASYNC_QUEUE = "async"
+EVENT_JOB = "functions_app.runtime.async_jobs.invoke_event"
+EVENT_KEY = "stratus:async:event:{request_id}"
+LIVE_KEY = "stratus:async:live:{function}"
+JOB_TIMEOUT = 900 + 10 + 60  # the longest function timeout, INIT and slack
+STATE_TTL = 7 * 24 * 3600
+
+
+def _state(
+    connection: redis.Redis,
+    message: dict,
+    state: str,
+    *,
+    last_error: str | None,
+    next_at: float | None,
+    pipeline=None,
+) -> None:
+    pipe = pipeline or connection.pipeline(transaction=False)
+    key = EVENT_KEY.format(request_id=message["request_id"])
+    fields = {
+        "request_id": message["request_id"],
+        "function": message["function_name"],
+        "qualifier": message.get("qualifier") or "",
+        "version": message["version"],
+        "state": state,
+        "attempt": message.get("attempt", 1),
+        "throttles": message.get("throttles", 0),
+        "redeliveries": message.get("redeliveries", 0),
+        "accepted_at": message["accepted_at"],
+        "next_at": next_at or "",
+        "updated_at": time.time(),
+    }
+    if last_error is not None:
+        fields["last_error"] = last_error
+    pipe.hset(key, mapping=fields)
+    pipe.expire(key, STATE_TTL)
+    pipe.zadd(
+        LIVE_KEY.format(function=message["function_name"]), {message["request_id"]: message["accepted_at"]}
+    )
+    if pipeline is None:
+        pipe.execute()
+
+
+def event_enqueue(
+    connection: redis.Redis, message: dict, *, delay_seconds: float = 0.0, last_error: str | None = None
+) -> str:
+    """Put ``message`` on the async queue (after ``delay_seconds``); returns the RQ job id."""
+    message["enqueues"] = message.get("enqueues", 0) + 1
+    message["enqueued_at"] = time.time() + delay_seconds
+    job_id = f"{message['request_id']}_{message['enqueues']}"
+    queue = Queue(ASYNC_QUEUE, connection=connection)
+    options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT, "result_ttl": 0, "failure_ttl": STATE_TTL}
+    if delay_seconds > 0:
+        _state(connection, message, "retrying", last_error=last_error, next_at=time.time() + delay_seconds)
+        queue.enqueue_in(timedelta(seconds=delay_seconds), EVENT_JOB, message, **options)
+    else:
+        _state(connection, message, "queued", last_error=last_error, next_at=None)
+        queue.enqueue(EVENT_JOB, message, **options)
+    return job_id
+
+
+def event_running(connection: redis.Redis, message: dict) -> None:
+    _state(connection, message, "running", last_error=None, next_at=None)
+
+
+def event_done(connection: redis.Redis, message: dict) -> None:
+    pipe = connection.pipeline(transaction=False)
+    pipe.delete(EVENT_KEY.format(request_id=message["request_id"]))
+    pipe.zrem(LIVE_KEY.format(function=message["function_name"]), message["request_id"])
+    pipe.execute()
+
+
+def events_live(connection: redis.Redis, function_name: str, *, limit: int = 500) -> list[dict]:
+    """Events of ``function_name`` that are queued, running or waiting for a retry, oldest first."""
+    ids = connection.zrange(LIVE_KEY.format(function=function_name), 0, limit - 1)
+    pipe = connection.pipeline(transaction=False)
+    for request_id in ids:
+        pipe.hgetall(EVENT_KEY.format(request_id=request_id.decode()))
+    events = []
+    stale = []
+    for request_id, fields in zip(ids, pipe.execute(), strict=True):
+        if not fields:
+            stale.append(request_id)
+            continue
+        event = {key.decode(): value.decode() for key, value in fields.items()}
+        for name in ("attempt", "throttles", "redeliveries"):
+            event[name] = int(event.get(name) or 0)
+        for name in ("accepted_at", "next_at", "updated_at"):
+            event[name] = float(event[name]) if event.get(name) else None
+        events.append(event)
+    if stale:
+        connection.zrem(LIVE_KEY.format(function=function_name), *stale)
+    return events
+
+
+def message_summary(message: dict) -> str:
+    return json.dumps({key: value for key, value in message.items() if key != "payload"})
+
+
+def orphaned_events_rescue(connection: redis.Redis, *, alive_prefix: str) -> int:
+    """Run again, on a live worker, every event whose worker died while running it.
+
+    RQ leaves such a job in its started registry until the job's timeout passes and a
+    maintenance pass moves it to the failed registry; workers refresh an alive key every
+    second, so a missing key finds the dead within seconds. The rerun keeps the request
+    id and uses no attempt: the failure was the platform's, not the function's.
+    """
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+
+    registry = StartedJobRegistry(ASYNC_QUEUE, connection=connection)
+    rescued = 0
+    for job_id in registry.get_job_ids(cleanup=False):
+        job = Job.fetch(job_id, connection=connection) if connection.exists(f"rq:job:{job_id}") else None
+        worker = job.worker_name if job is not None else None
+        if not worker or connection.exists(alive_prefix + worker):
+            continue
+        if not connection.set(f"stratus:rescue:{job_id}", "1", nx=True, ex=3600):
+            continue  # another worker is rescuing it
+        registry.remove(job_id)
+        if job.func_name == EVENT_JOB:
+            message = job.args[0]
+            message["redeliveries"] = message.get("redeliveries", 0) + 1
+            message.pop("lease", None)
+            event_enqueue(
+                connection, message, last_error=f"Redelivered: worker {worker} died while running it"
+            )
+        else:
+            Queue(ASYNC_QUEUE, connection=connection).enqueue_job(job)
+        rescued += 1
+    return rescued
