@@ -125,14 +125,16 @@ def orphaned_events_rescue(connection: redis.Redis, *, alive_prefix: str) -> int
 
     registry = StartedJobRegistry(ASYNC_QUEUE, connection=connection)
     rescued = 0
-    for job_id in registry.get_job_ids(cleanup=False):
+    # Entries are "<job id>:<execution id>" in RQ 2; the registry has no remove() for them.
+    for entry in connection.zrange(registry.key, 0, -1):
+        job_id = registry.parse_job_id(entry)
         job = Job.fetch(job_id, connection=connection) if connection.exists(f"rq:job:{job_id}") else None
         worker = job.worker_name if job is not None else None
         if not worker or connection.exists(alive_prefix + worker):
             continue
         if not connection.set(f"stratus:rescue:{job_id}", "1", nx=True, ex=3600):
             continue  # another worker is rescuing it
-        registry.remove(job_id)
+        connection.zrem(registry.key, entry)
         if job.func_name == EVENT_JOB:
             message = job.args[0]
             message["redeliveries"] = message.get("redeliveries", 0) + 1
