@@ -169,7 +169,10 @@ def invoke_event(message: dict) -> None:
             message,
             connection=connection,
             worker=job.worker_name,
-            extra={"async_event_age_ms": round(age_seconds * 1000, 3)},
+            extra={
+                "async_event_age_ms": round(age_seconds * 1000, 3),
+                "redeliveries": message.get("redeliveries", 0),
+            },
         )
     except Exception as exc:  # a platform fault: retried without using an attempt
         logger.exception("platform fault running event %s", message["request_id"])

@@ -13,6 +13,8 @@ from datetime import timedelta
 import redis
 from rq import Queue
 
+from functions_app.runtime.records import record_append
+
 ASYNC_QUEUE = "async"
 EVENT_JOB = "functions_app.runtime.async_jobs.invoke_event"
 EVENT_KEY = "stratus:async:event:{request_id}"
@@ -57,20 +59,41 @@ def _state(
 
 
 def event_enqueue(
-    connection: redis.Redis, message: dict, *, delay_seconds: float = 0.0, last_error: str | None = None
+    connection: redis.Redis,
+    message: dict,
+    *,
+    delay_seconds: float = 0.0,
+    last_error: str | None = None,
+    record: dict | None = None,
 ) -> str:
-    """Put ``message`` on the async queue (after ``delay_seconds``); returns the RQ job id."""
+    """Put ``message`` on the async queue (after ``delay_seconds``); returns the RQ job id.
+
+    The job, its live state and ``record`` (if any) go to Redis in one MULTI/EXEC, so an
+    accepted event is never half-written and accepting costs one round trip.
+    """
     message["enqueues"] = message.get("enqueues", 0) + 1
     message["enqueued_at"] = time.time() + delay_seconds
     job_id = f"{message['request_id']}_{message['enqueues']}"
     queue = Queue(ASYNC_QUEUE, connection=connection)
     options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT, "result_ttl": 0, "failure_ttl": STATE_TTL}
-    if delay_seconds > 0:
-        _state(connection, message, "retrying", last_error=last_error, next_at=time.time() + delay_seconds)
-        queue.enqueue_in(timedelta(seconds=delay_seconds), EVENT_JOB, message, **options)
-    else:
-        _state(connection, message, "queued", last_error=last_error, next_at=None)
-        queue.enqueue(EVENT_JOB, message, **options)
+    with connection.pipeline(transaction=True) as pipe:
+        # RQ may WATCH on the pipeline, which must come before any queued command.
+        if delay_seconds > 0:
+            queue.enqueue_in(timedelta(seconds=delay_seconds), EVENT_JOB, message, pipeline=pipe, **options)
+            _state(
+                connection,
+                message,
+                "retrying",
+                last_error=last_error,
+                next_at=time.time() + delay_seconds,
+                pipeline=pipe,
+            )
+        else:
+            queue.enqueue(EVENT_JOB, message, pipeline=pipe, **options)
+            _state(connection, message, "queued", last_error=last_error, next_at=None, pipeline=pipe)
+        if record is not None:
+            record_append(pipe, record)
+        pipe.execute()
     return job_id
 
 

@@ -19,6 +19,13 @@ LOGS_STREAM = "stratus:logs"
 STREAM_MAXLEN = 200_000
 
 
+def record_append(pipeline, record: dict) -> None:
+    """Queue the record's XADD on ``pipeline`` (the caller executes it)."""
+    record.setdefault("kind", "invocation")
+    record.setdefault("at", time.time())
+    pipeline.xadd(RECORDS_STREAM, {"r": json.dumps(record)}, maxlen=STREAM_MAXLEN, approximate=True)
+
+
 def record_emit(connection: redis.Redis, record: dict) -> None:
     record.setdefault("kind", "invocation")
     record.setdefault("at", time.time())

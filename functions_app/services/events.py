@@ -19,7 +19,6 @@ from django.utils import timezone
 from functions_app.errors import RequestTooLarge
 from functions_app.models import FailedDelivery, FailedEvent, Function
 from functions_app.runtime import events as event_state
-from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
 from functions_app.services.invoke import InvocationTarget, invocation_target
 
@@ -58,20 +57,16 @@ def event_accept(
         "trigger": trigger,
         "invocation_type": "Event",
     }
-    connection = redis_client()
-    event_state.event_enqueue(connection, message)
-    record_emit(
-        connection,
-        {
-            "kind": "async_received",
-            "request_id": request_id,
-            "function": message["function_name"],
-            "version": message["version"],
-            "qualifier": target.qualifier,
-            "started_at": message["accepted_at"],
-            "trigger": trigger,
-        },
-    )
+    received = {
+        "kind": "async_received",
+        "request_id": request_id,
+        "function": message["function_name"],
+        "version": message["version"],
+        "qualifier": target.qualifier,
+        "started_at": message["accepted_at"],
+        "trigger": trigger,
+    }
+    event_state.event_enqueue(redis_client(), message, record=received)
     return request_id
 
 
