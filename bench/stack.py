@@ -112,7 +112,7 @@ def lambda_client(stack):
         region_name="us-east-1",
         aws_access_key_id=stack["key"]["AccessKeyId"],
         aws_secret_access_key=stack["key"]["SecretAccessKey"],
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32),
     )
 
 

@@ -1,3 +1,5 @@
-"""Websocket routes; the metrics app adds its live consumers here."""
+"""Websocket routes."""
 
-websocket_urlpatterns: list = []
+from metrics_app.routing import websocket_urlpatterns as metrics_routes
+
+websocket_urlpatterns: list = [*metrics_routes]

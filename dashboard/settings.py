@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
     "django_rq",
     "dashboard",
     "functions_app",
@@ -130,6 +131,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 80 * 1024 * 1024
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Live updates travel from the metrics consumer to the websocket server through Redis.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "stratus:channels:"},
+    }
+}
+
+# Metrics and history retention.
+STRATUS_METRICS_RETENTION_DAYS = {
+    60: env_int("STRATUS_METRICS_RETENTION_1M_DAYS", 15, minimum=1),
+    300: env_int("STRATUS_METRICS_RETENTION_5M_DAYS", 63, minimum=1),
+    3600: env_int("STRATUS_METRICS_RETENTION_1H_DAYS", 455, minimum=1),
+}
+STRATUS_INVOCATION_RETENTION_DAYS = env_int("STRATUS_INVOCATION_RETENTION_DAYS", 14, minimum=1)
+STRATUS_LOG_RETENTION_DAYS = env_int("STRATUS_LOG_RETENTION_DAYS", 30, minimum=1)
 
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},

@@ -124,6 +124,33 @@ def stratus_workers(live_server_url, tmp_path_factory):
             worker.kill()
 
 
+@pytest.fixture(scope="session")
+def stratus_consumer(live_server_url, tmp_path_factory):
+    """The real metrics consumer, as `make run` starts it."""
+    log = tmp_path_factory.mktemp("consumer") / "consumer.log"
+    process = _spawn_logged([sys.executable, "manage.py", "stratus_consumer"], log)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def signed_get(url: str, key: tuple[str, str], path: str) -> dict:
+    """GET a Stratus JSON API path, SigV4-signed as boto3 would sign it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url + path)
+    SigV4Auth(Credentials(*key), "lambda", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    http = urllib.request.Request(prepared.url, method="GET", headers=dict(prepared.headers))
+    with urllib.request.urlopen(http, timeout=10) as response:
+        return json.loads(response.read())
+
+
 @pytest.fixture
 def access_key(transactional_db):
     """A user and a fresh access key pair: ``(access_key_id, secret)``."""
@@ -140,7 +167,7 @@ def aws_client(service: str, url: str, key: tuple[str, str], **config):
         region_name="us-east-1",
         aws_access_key_id=key[0],
         aws_secret_access_key=key[1],
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, **config),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, **config),
     )
 
 

@@ -19,6 +19,88 @@ OPENAPI = {
     },
     "servers": [{"url": "/api/v1"}],
     "paths": {
+        "/metrics": {
+            "get": {
+                "summary": "One metric as a time series, for a function (or qualifier) or the whole account",
+                "parameters": [
+                    {
+                        "name": "metric",
+                        "in": "query",
+                        "schema": {"type": "string", "default": "Invocations"},
+                        "description": "Invocations, Errors, Throttles, Duration, ConcurrentExecutions, ColdStarts, "
+                        "InitDuration, BilledDuration, GBSeconds, AsyncEventsReceived, AsyncEventAge, "
+                        "AsyncEventsDropped, DestinationDeliveryFailures, DeadLetterErrors, …",
+                    },
+                    {
+                        "name": "function",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Omit for account-wide.",
+                    },
+                    {
+                        "name": "qualifier",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "A version or alias: the Resource dimension.",
+                    },
+                    {
+                        "name": "statistic",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "examples": ["Sum", "Average", "Maximum", "SampleCount", "p99"],
+                        },
+                    },
+                    {
+                        "name": "period",
+                        "in": "query",
+                        "schema": {"type": "integer", "default": 60},
+                        "description": "Seconds: 1 (live, last hour) or a multiple of 60.",
+                    },
+                    {
+                        "name": "start",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "ISO-8601 or epoch seconds; default an hour before end.",
+                    },
+                    {
+                        "name": "end",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Default now.",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The series",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "metric": {"type": "string"},
+                                        "statistic": {"type": "string"},
+                                        "period": {"type": "integer"},
+                                        "unit": {"type": "string"},
+                                        "points": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "t": {"type": "string", "format": "date-time"},
+                                                    "v": {"type": ["number", "null"]},
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {"description": "A bad parameter, with a message saying which"},
+                },
+            }
+        },
         "/functions/{function}/async-events": {
             "get": {
                 "summary": "Asynchronous events of a function: queued, running, retrying, failed, redriven",

@@ -1,9 +1,11 @@
 from django.urls import path
 
 from functions_app.api import v1
+from metrics_app import api as metrics_api
 
 urlpatterns = [
     path("openapi.json", v1.openapi, name="api-v1-openapi"),
+    path("metrics", v1.api_v1(GET=metrics_api.metrics), name="api-v1-metrics"),
     path(
         "functions/<str:function_name>/async-events",
         v1.api_v1(GET=v1.async_events),

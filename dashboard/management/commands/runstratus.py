@@ -65,6 +65,10 @@ class Command(BaseCommand):
                 ),
                 restart=False,
             )
+            supervisor.add(
+                "metrics-consumer",
+                lambda: spawn([sys.executable, "manage.py", "stratus_consumer"], env=child_env),
+            )
             workers = _Workers(supervisor, child_env)
             for _ in range(settings.STRATUS_WORKERS):
                 workers.add()

@@ -1,0 +1,100 @@
+"""``GET /api/v1/metrics``: a metric as a JSON time series (see /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.http import JsonResponse
+
+from functions_app.errors import InvalidParameterValue
+from functions_app.runtime.redis_client import redis_client
+from metrics_app.catalog import METRICS
+from metrics_app.selectors import BadQuery, SeriesQuery, metric_series, statistic_check
+from metrics_app.storage import seconds_read
+
+MAX_POINTS = 5000
+
+
+def _moment(raw: str | None, default: datetime) -> datetime:
+    if not raw:
+        return default
+    try:
+        return datetime.fromtimestamp(float(raw), UTC)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameterValue(f"{raw!r} is neither an ISO-8601 time nor epoch seconds.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def metrics(request):
+    metric = request.GET.get("metric", "Invocations")
+    if metric not in METRICS:
+        raise InvalidParameterValue(f"Unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}.")
+    statistic = request.GET.get("statistic") or METRICS[metric][1]
+    try:
+        statistic_check(statistic)
+        period = int(request.GET.get("period", "60"))
+    except (BadQuery, ValueError) as exc:
+        raise InvalidParameterValue(str(exc)) from None
+    now = datetime.now(UTC)
+    end = _moment(request.GET.get("end"), now)
+    start = _moment(request.GET.get("start"), end - timedelta(hours=1))
+    if start >= end:
+        raise InvalidParameterValue("start must be before end.")
+    function = request.GET.get("function", "")
+    qualifier = request.GET.get("qualifier", "")
+    body = {
+        "metric": metric,
+        "statistic": statistic,
+        "period": period,
+        "function": function or None,
+        "qualifier": qualifier or None,
+        "unit": METRICS[metric][0],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    if period == 1:
+        if qualifier:
+            raise InvalidParameterValue(
+                "Per-second data exist per function and account-wide, not per qualifier."
+            )
+        if end - start > timedelta(hours=1):
+            raise InvalidParameterValue("Per-second data cover the last hour only; use period=60 or more.")
+        points = seconds_read(
+            redis_client(),
+            metric=metric,
+            function=function,
+            start=int(start.timestamp()),
+            end=int(end.timestamp()),
+        )
+        body["points"] = [
+            {"t": datetime.fromtimestamp(point["t"], UTC).isoformat(), "v": _second_value(point, statistic)}
+            for point in points
+        ]
+        return JsonResponse(body)
+    if (end - start).total_seconds() / max(period, 1) > MAX_POINTS:
+        raise InvalidParameterValue(f"That would be more than {MAX_POINTS} points; use a longer period.")
+    query = SeriesQuery(
+        metric=metric, function_name=function, resource=f"{function}:{qualifier}" if qualifier else ""
+    )
+    try:
+        series = metric_series(query, statistic=statistic, period=period, start=start, end=end)
+    except BadQuery as exc:
+        raise InvalidParameterValue(str(exc)) from None
+    body["points"] = [{"t": timestamp.isoformat(), "v": value} for timestamp, value in series]
+    return JsonResponse(body)
+
+
+def _second_value(point: dict, statistic: str) -> float | None:
+    if statistic == "Sum":
+        return point["sum"]
+    if statistic == "SampleCount":
+        return point["count"]
+    if statistic == "Maximum":
+        return point["max"]
+    if statistic == "Average":
+        return point["sum"] / point["count"] if point["count"] else None
+    return point["max"]  # per-second data keep no sketch; the maximum stands in for percentiles
