@@ -45,6 +45,8 @@ class Function(models.Model):
     name = models.CharField(max_length=64, unique=True)
     tags = models.JSONField(default=dict, blank=True)
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # Invocation history keeps request and response payloads unless the function's are sensitive.
+    capture_payloads = models.BooleanField(default=True)
     policy_revision_id = models.CharField(max_length=36, default=new_revision_id)
     # Version numbers are never reused, even after a version is deleted.
     last_published_number = models.PositiveIntegerField(default=0)

@@ -62,6 +62,9 @@ def _invocation(record: dict) -> InvocationRecord:
         async_event_age_ms=record.get("async_event_age_ms"),
         log_stream=record.get("log_stream") or "",
         worker=record.get("worker") or "",
+        request_payload=record.get("request_payload") or "",
+        response_payload=record.get("response_payload") or "",
+        payloads_truncated=bool(record.get("payloads_truncated")),
     )
 
 

@@ -39,6 +39,9 @@ class InvocationRecord(models.Model):
     async_event_age_ms = models.FloatField(null=True, blank=True)
     log_stream = models.CharField(max_length=512, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    request_payload = models.TextField(blank=True)
+    response_payload = models.TextField(blank=True)
+    payloads_truncated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,3 +173,92 @@ def test_it_rolls_minutes_up_and_applies_retention():
     assert deleted["metrics_60s"] > 0
     assert not MetricPoint.objects.filter(period=60, function_name="synthetic").exists()
     assert MetricPoint.objects.filter(period=300, function_name="synthetic").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("stratus_workers", "stratus_consumer")
+def test_it_keeps_every_invocation_findable_with_phases_payloads_and_logs(
+    lambda_client, create_function, live_server_url, access_key
+):
+    from functions_app.models import Function
+
+    create_function(
+        "historic",
+        Code={
+            "ZipFile": make_zip(
+                {
+                    "lambda_function.py": FLAKY_PY.replace(
+                        'return "ok"', "print('marker-42')\n    return {'secret': event.get('secret')}"
+                    )
+                }
+            )
+        },
+    )
+    ok = lambda_client.invoke(FunctionName="historic", Payload=b'{"secret": "s3"}')
+    ok_id = ok["ResponseMetadata"]["RequestId"]
+    lambda_client.invoke(FunctionName="historic", Payload=b'{"fail": true}')
+    deadline = time.monotonic() + 15
+    while True:
+        listed = signed_get(live_server_url, access_key, "/api/v1/functions/historic/invocations")[
+            "invocations"
+        ]
+        if len(listed) == 2:
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.3)
+    assert [item["outcome"] for item in listed] == ["error", "success"]
+    failed = signed_get(live_server_url, access_key, "/api/v1/functions/historic/invocations?outcome=error")
+    assert [item["errorType"] for item in failed["invocations"]] == ["ValueError"]
+    cold = signed_get(live_server_url, access_key, "/api/v1/functions/historic/invocations?cold=true")
+    assert [item["requestId"] for item in cold["invocations"]] == [ok_id]
+
+    deadline = time.monotonic() + 15
+    while True:
+        detail = signed_get(live_server_url, access_key, f"/api/v1/invocations/{ok_id}")
+        if any("REPORT" in line["message"] for line in detail["logs"]):
+            break
+        assert time.monotonic() < deadline, detail["logs"]
+        time.sleep(0.3)
+    (run,) = detail["runs"]
+    assert [phase["phase"] for phase in run["phases"]] == ["queued", "init", "invoke"]
+    assert run["requestPayload"] == '{"secret": "s3"}'
+    assert json.loads(run["responsePayload"]) == {"secret": "s3"}
+    messages = [line["message"] for line in detail["logs"]]
+    assert messages[0].startswith(f"START RequestId: {ok_id}")
+    assert "marker-42" in messages
+
+    Function.objects.filter(name="historic").update(capture_payloads=False)
+    hidden = lambda_client.invoke(FunctionName="historic", Payload=b'{"secret": "hidden"}')
+    hidden_id = hidden["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            detail = signed_get(live_server_url, access_key, f"/api/v1/invocations/{hidden_id}")
+            break
+        except urllib.error.HTTPError:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+    assert detail["runs"][0]["requestPayload"] is None and detail["runs"][0]["responsePayload"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("stratus_workers", "stratus_consumer")
+def test_it_exposes_platform_and_function_numbers_to_prometheus(
+    lambda_client, create_function, live_server_url
+):
+    create_function("scraped")
+    lambda_client.invoke(FunctionName="scraped", Payload=b"{}")
+    deadline = time.monotonic() + 15
+    while True:
+        with urllib.request.urlopen(f"{live_server_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        if 'stratus_function_invocations_total{function="scraped"} 1.0' in text:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.3)
+    import re
+
+    assert float(re.search(r"^stratus_workers (\S+)$", text, re.M).group(1)) >= 2
+    assert 'stratus_queue_depth{queue="invocations"}' in text
+    assert 'stratus_environments{state="idle"}' in text
+    assert 'stratus_ingestion_pending{stream="stratus:records"}' in text

@@ -101,6 +101,65 @@ OPENAPI = {
                 },
             }
         },
+        "/functions/{function}/invocations": {
+            "get": {
+                "summary": "A function's invocation history, newest first",
+                "parameters": [
+                    _FUNCTION,
+                    {
+                        "name": "outcome",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "success, error (any failure), timeout, oom, crash, init_error; comma-separated",
+                    },
+                    {"name": "cold", "in": "query", "schema": {"enum": ["true", "false"]}},
+                    {"name": "trigger", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "invocationType",
+                        "in": "query",
+                        "schema": {"enum": ["RequestResponse", "Event"]},
+                    },
+                    {
+                        "name": "requestId",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "A prefix",
+                    },
+                    {"name": "minDurationMs", "in": "query", "schema": {"type": "number"}},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "number"},
+                        "description": "Epoch seconds",
+                    },
+                    {
+                        "name": "until",
+                        "in": "query",
+                        "schema": {"type": "number"},
+                        "description": "Epoch seconds",
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "schema": {"type": "integer"},
+                        "description": "The `next` cursor of the previous page",
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "Invocations and, when there are more, a `next` cursor"}
+                },
+            }
+        },
+        "/invocations/{requestId}": {
+            "get": {
+                "summary": "One invocation: every run (attempts, redeliveries) with its phases, payloads and logs",
+                "parameters": [
+                    {"name": "requestId", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "The invocation"}, "404": {"description": "Unknown"}},
+            }
+        },
         "/functions/{function}/async-events": {
             "get": {
                 "summary": "Asynchronous events of a function: queued, running, retrying, failed, redriven",

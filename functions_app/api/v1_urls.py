@@ -2,10 +2,17 @@ from django.urls import path
 
 from functions_app.api import v1
 from metrics_app import api as metrics_api
+from metrics_app import history
 
 urlpatterns = [
     path("openapi.json", v1.openapi, name="api-v1-openapi"),
     path("metrics", v1.api_v1(GET=metrics_api.metrics), name="api-v1-metrics"),
+    path(
+        "functions/<str:function_name>/invocations",
+        v1.api_v1(GET=history.invocations),
+        name="api-v1-invocations",
+    ),
+    path("invocations/<str:request_id>", v1.api_v1(GET=history.invocation_detail), name="api-v1-invocation"),
     path(
         "functions/<str:function_name>/async-events",
         v1.api_v1(GET=v1.async_events),

@@ -147,6 +147,7 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
         and environment.initialization_type == "provisioned-concurrency",
         "log_stream": log_stream,
         "worker": worker,
+        **_payloads(message, outcome.payload),
         **(extra or {}),
     }
     record_emit(connection, record)
@@ -159,6 +160,23 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
         lines=lines,
     )
     return Execution(outcome=outcome, record=record, lines=lines)
+
+
+def _payloads(message: dict, response: bytes) -> dict:
+    """The payloads the invocation history keeps: up to STRATUS_PAYLOAD_CAPTURE_BYTES each.
+
+    The caller's side decides (``capture_payloads`` in the message), from the function's
+    setting at the time of the call.
+    """
+    limit = settings.STRATUS_PAYLOAD_CAPTURE_BYTES
+    request = message["payload"]
+    if not message.get("capture_payloads", True) or limit <= 0:
+        return {}
+    return {
+        "request_payload": request[:limit].decode("utf-8", "replace"),
+        "response_payload": (response or b"")[:limit].decode("utf-8", "replace"),
+        "payloads_truncated": len(request) > limit or len(response or b"") > limit,
+    }
 
 
 _REPORT_STATUS = {"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}

@@ -63,8 +63,27 @@ def token_remove(
     connection.lrem(warm_key(function, version), count, worker)
 
 
-def alive_refresh(connection: redis.Redis, *, worker: str) -> None:
-    connection.set(ALIVE_PREFIX + worker, "1", ex=ALIVE_SECONDS)
+def alive_refresh(connection: redis.Redis, *, worker: str, status: str = "{}") -> None:
+    """Keep ``worker`` counted as alive; ``status`` (JSON) tells /metrics and /healthz about its pool."""
+    connection.set(ALIVE_PREFIX + worker, status, ex=ALIVE_SECONDS)
+
+
+def workers_alive(connection: redis.Redis) -> dict[str, dict]:
+    """Every live worker and the status it last reported."""
+    import json
+
+    keys = list(connection.scan_iter(match=ALIVE_PREFIX + "*", count=500))
+    values = connection.mget(keys) if keys else []
+    alive = {}
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            continue
+        try:
+            status = json.loads(value)
+        except ValueError:
+            status = {}
+        alive[key.decode()[len(ALIVE_PREFIX) :]] = status if isinstance(status, dict) else {}
+    return alive
 
 
 def busy_set(connection: redis.Redis, *, worker: str, seconds: int) -> None:

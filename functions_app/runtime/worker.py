@@ -10,6 +10,7 @@ queues of workers that died.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 
@@ -74,7 +75,9 @@ class StratusWorker(SimpleWorker):
         stop = threading.Event()
         routing.alive_refresh(connection, worker=self.name)
         threads = [
-            threading.Thread(target=self._every, args=(stop, 1.0, self._heartbeat, connection), daemon=True),
+            threading.Thread(
+                target=self._every, args=(stop, 1.0, self._heartbeat, connection, pool), daemon=True
+            ),
             threading.Thread(target=self._every, args=(stop, 5.0, pool.reap), daemon=True),
             threading.Thread(
                 target=self._every, args=(stop, 5.0, routing.orphaned_queues_rescue, connection), daemon=True
@@ -109,8 +112,9 @@ class StratusWorker(SimpleWorker):
         if rescued:
             logger.warning("re-queued %d event(s) left running by a dead worker", rescued)
 
-    def _heartbeat(self, connection: redis.Redis) -> None:
-        routing.alive_refresh(connection, worker=self.name)
+    def _heartbeat(self, connection: redis.Redis, pool: EnvironmentPool) -> None:
+        status = {**pool.counts(), "sandbox": sandbox_enabled()}
+        routing.alive_refresh(connection, worker=self.name, status=json.dumps(status))
 
     @staticmethod
     def _every(stop: threading.Event, seconds: float, task, *args) -> None:

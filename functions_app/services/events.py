@@ -56,6 +56,7 @@ def event_accept(
         "redeliveries": 0,
         "trigger": trigger,
         "invocation_type": "Event",
+        "capture_payloads": version.function.capture_payloads,
     }
     received = {
         "kind": "async_received",

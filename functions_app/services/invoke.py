@@ -139,6 +139,7 @@ def invoke_sync(
         "invocation_type": "RequestResponse",
         "lease": request_id,
         "attempt": 1,
+        "capture_payloads": function.capture_payloads,
     }
     try:
         job = queue.enqueue(
