@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import redis
 from rq import Queue
@@ -54,7 +56,8 @@ def delivery_enqueue(
     queue = Queue(ASYNC_QUEUE, connection=connection)
     options = {"job_timeout": WEBHOOK_TIMEOUT_SECONDS * 3, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
     if delay_seconds:
-        queue.enqueue_in(timedelta(seconds=delay_seconds), DELIVERY_JOB, task, **options)
+        run_at = datetime.fromtimestamp(math.ceil(time.time() + delay_seconds), UTC)
+        queue.enqueue_at(run_at, DELIVERY_JOB, task, **options)
     else:
         queue.enqueue(DELIVERY_JOB, task, **options)
 

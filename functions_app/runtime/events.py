@@ -7,8 +7,9 @@ inspection API shows; it is written in the same pipeline as the job itself.
 from __future__ import annotations
 
 import json
+import math
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import redis
 from rq import Queue
@@ -79,7 +80,9 @@ def event_enqueue(
     with connection.pipeline(transaction=True) as pipe:
         # RQ may WATCH on the pipeline, which must come before any queued command.
         if delay_seconds > 0:
-            queue.enqueue_in(timedelta(seconds=delay_seconds), EVENT_JOB, message, pipeline=pipe, **options)
+            # RQ's scheduler keeps whole seconds (it truncates), so round up: never early.
+            run_at = datetime.fromtimestamp(math.ceil(time.time() + delay_seconds), UTC)
+            queue.enqueue_at(run_at, EVENT_JOB, message, pipeline=pipe, **options)
             _state(
                 connection,
                 message,
