@@ -34,7 +34,36 @@ def _redis() -> dict:
     return {"managed": settings.REDIS_IS_MANAGED}
 
 
+def platform_status() -> dict:
+    """Workers alive (and whether they sandbox) and metrics consumers, from Redis."""
+    from functions_app.runtime.redis_client import redis_client
+    from functions_app.runtime.routing import workers_alive
+
+    connection = redis_client()
+    alive = workers_alive(connection)
+    consumers = 0
+    try:
+        for group in connection.xinfo_groups("stratus:records"):
+            consumers += group.get("consumers") or 0
+    except redis.ResponseError:
+        pass
+    return {
+        "workers": len(alive),
+        "unsandboxed_workers": sum(1 for status in alive.values() if status.get("sandbox") is False),
+        "consumers": consumers,
+    }
+
+
+def _workers() -> dict:
+    status = platform_status()
+    if status["workers"] == 0:
+        raise RuntimeError("no Stratus worker is alive: invocations will wait")
+    return status
+
+
 def health_report() -> dict:
     checks = {"database": _timed(_database), "redis": _timed(_redis)}
+    if checks["redis"]["status"] == "ok":
+        checks["workers"] = _timed(_workers)
     healthy = all(check["status"] == "ok" for check in checks.values())
     return {"status": "ok" if healthy else "error", **checks}

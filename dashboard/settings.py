@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+import plotly
 
 from dashboard.env import env_bool, env_choice, env_int, env_list, env_str, secret_in_file
 from dashboard.managed_redis import managed_redis_url
@@ -75,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context.platform",
             ],
         },
     },
@@ -110,7 +112,11 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the plotly package itself, not copied into the repository.
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/plotly", Path(plotly.__file__).resolve().parent / "package_data"),
+]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 

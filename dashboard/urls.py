@@ -13,5 +13,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("functions_app.api.v1_urls")),
+    path("", include("functions_app.web.urls")),
     path("", include("functions_app.api.urls")),
 ]

@@ -288,3 +288,21 @@ class FailedDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.target} {self.request_id}"
+
+
+class TestEvent(models.Model):
+    """A saved test event for the dashboard's Test tab."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="test_events")
+    name = models.CharField(max_length=100)
+    payload = models.TextField(help_text="JSON")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["function", "name"], name="unique_test_event")]
+
+    def __str__(self) -> str:
+        return f"{self.function.name}: {self.name}"

@@ -46,6 +46,7 @@ class InvokeResult:
     executed_version: str
     log_result: str | None
     request_id: str
+    record: dict
 
 
 def invocation_target(function: Function, qualifier: str | None) -> InvocationTarget:
@@ -170,4 +171,5 @@ def invoke_sync(
         executed_version=value["executed_version"],
         log_result=value["log_result"],
         request_id=request_id,
+        record=value["record"],
     )

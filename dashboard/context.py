@@ -1,0 +1,24 @@
+"""Template context: the platform banner (sandbox off, no worker alive)."""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+
+
+def platform(request) -> dict:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    from dashboard.health import platform_status
+
+    try:
+        status = platform_status()
+    except redis.RedisError:
+        return {"platform_banner": "Redis is unreachable: invocations cannot run."}
+    if status["workers"] == 0:
+        return {"platform_banner": "No Stratus worker is running: invocations will wait until one starts."}
+    if settings.STRATUS_SANDBOX == "off" or status["unsandboxed_workers"]:
+        return {
+            "platform_banner": "STRATUS_SANDBOX is off: functions run unsandboxed on this host (development only)."
+        }
+    return {}
