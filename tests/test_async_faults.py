@@ -215,3 +215,35 @@ def test_it_loses_no_accepted_event_when_the_managed_redis_restarts_with_fsync_a
             stack.wait(timeout=60)
         except subprocess.TimeoutExpired:
             stack.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_requeues_an_event_whose_job_the_queue_lost(create_function, live_server_url):
+    """RQ pops a job id before it records the job as started; a crash in between loses it."""
+    from functions_app.runtime import events
+
+    create_function("fault-lost")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    message = {
+        "request_id": "lost-0001",
+        "function_name": "fault-lost",
+        "version": "$LATEST",
+        "qualifier": None,
+        "invoked_arn": "arn:aws:lambda:us-east-1:000000000000:function:fault-lost",
+        "payload": b"{}",
+        "accepted_at": time.time(),
+        "attempt": 2,
+        "throttles": 0,
+        "redeliveries": 0,
+    }
+    # Waiting for a retry an hour away, where no worker of this session can take it...
+    job_id = events.event_enqueue(client, message, delay_seconds=3600, last_error="boom")
+    # ...then lost, as when a worker pops the job and dies before recording it as started.
+    assert client.zrem(f"rq:scheduled:{events.ASYNC_QUEUE}", job_id) == 1
+    later = time.time() + 3600
+    assert events.stranded_events_rescue(client, now=later + 5) == 0  # not overdue long enough yet
+    assert events.stranded_events_rescue(client, now=later + 60) == 1
+    state = client.hgetall(events.EVENT_KEY.format(request_id="lost-0001"))
+    assert state[b"redeliveries"] == b"1"
+    assert state[b"job_id"] == b"lost-0001_2"
+    assert events.stranded_events_rescue(client, now=later + 60) == 0  # its new job is accounted for

@@ -47,6 +47,7 @@ def _state(
         "accepted_at": message["accepted_at"],
         "next_at": next_at or "",
         "updated_at": time.time(),
+        "job_id": f"{message['request_id']}_{message.get('enqueues', 1)}",
     }
     if last_error is not None:
         fields["last_error"] = last_error
@@ -171,4 +172,59 @@ def orphaned_events_rescue(connection: redis.Redis, *, alive_prefix: str) -> int
         else:
             Queue(ASYNC_QUEUE, connection=connection).enqueue_job(job)
         rescued += 1
+    return rescued
+
+
+STRANDED_AFTER_SECONDS = 30
+
+
+def _job_is_somewhere(connection: redis.Redis, job_id: str) -> bool:
+    """Whether RQ still holds ``job_id``: queued, scheduled or running."""
+    if connection.lpos(f"rq:queue:{ASYNC_QUEUE}", job_id) is not None:
+        return True
+    if connection.zscore(f"rq:scheduled:{ASYNC_QUEUE}", job_id) is not None:
+        return True
+    return any(True for _ in connection.zscan_iter(f"rq:wip:{ASYNC_QUEUE}", match=f"{job_id}:*", count=1000))
+
+
+def stranded_events_rescue(connection: redis.Redis, *, now: float | None = None) -> int:
+    """Re-queue accepted events that RQ lost track of.
+
+    RQ pops a job id off the queue before it records the job as started; if Redis or the
+    worker dies in between, the job is in no list at all. Every accepted event has a live
+    state in Redis, written with its job, so an event whose state has not moved for a while
+    and whose job is nowhere is put back on the queue, keeping its request id. A job that
+    is gone because it finished (its hash is deleted on success) just has its state closed.
+    """
+    from rq.job import Job
+
+    now = now or time.time()
+    rescued = 0
+    for live_key in connection.scan_iter(match=LIVE_KEY.format(function="*"), count=200):
+        for request_id in connection.zrange(live_key, 0, -1):
+            state = {
+                k.decode(): v.decode()
+                for k, v in connection.hgetall(EVENT_KEY.format(request_id=request_id.decode())).items()
+            }
+            if not state or now - float(state.get("updated_at") or now) < STRANDED_AFTER_SECONDS:
+                continue
+            if (
+                state.get("state") == "retrying"
+                and now < float(state.get("next_at") or 0) + STRANDED_AFTER_SECONDS
+            ):
+                continue
+            job_id = state.get("job_id")
+            if not job_id or _job_is_somewhere(connection, job_id):
+                continue
+            if not connection.set(f"stratus:rescue:{job_id}", "1", nx=True, ex=3600):
+                continue
+            if not connection.exists(f"rq:job:{job_id}"):
+                connection.zrem(live_key, request_id)
+                connection.delete(EVENT_KEY.format(request_id=request_id.decode()))
+                continue
+            message = Job.fetch(job_id, connection=connection).args[0]
+            message["redeliveries"] = message.get("redeliveries", 0) + 1
+            message.pop("lease", None)
+            event_enqueue(connection, message, last_error="Redelivered: the queue lost the event's job")
+            rescued += 1
     return rescued

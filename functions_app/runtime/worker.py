@@ -111,6 +111,9 @@ class StratusWorker(SimpleWorker):
         rescued = events.orphaned_events_rescue(connection, alive_prefix=routing.ALIVE_PREFIX)
         if rescued:
             logger.warning("re-queued %d event(s) left running by a dead worker", rescued)
+        stranded = events.stranded_events_rescue(connection)
+        if stranded:
+            logger.warning("re-queued %d event(s) whose job the queue had lost", stranded)
 
     def _heartbeat(self, connection: redis.Redis, pool: EnvironmentPool) -> None:
         status = {**pool.counts(), "sandbox": sandbox_enabled()}
