@@ -54,16 +54,27 @@ def platform_status() -> dict:
     }
 
 
-def _workers() -> dict:
-    status = platform_status()
-    if status["workers"] == 0:
-        raise RuntimeError("no Stratus worker is alive: invocations will wait")
-    return status
-
-
 def health_report() -> dict:
+    """Database and Redis decide healthy or not; workers and consumers are reported alongside.
+
+    No worker is a warning rather than a failure: the web server and the API still work, and
+    invocations wait in the queue until a worker starts.
+    """
     checks = {"database": _timed(_database), "redis": _timed(_redis)}
-    if checks["redis"]["status"] == "ok":
-        checks["workers"] = _timed(_workers)
     healthy = all(check["status"] == "ok" for check in checks.values())
-    return {"status": "ok" if healthy else "error", **checks}
+    report = {"status": "ok" if healthy else "error", **checks}
+    if checks["redis"]["status"] == "ok":
+        try:
+            status = platform_status()
+        except redis.RedisError as exc:
+            status = {"error": str(exc)}
+        report["workers"] = {
+            "status": "ok" if status.get("workers") else "warning",
+            "alive": status.get("workers", 0),
+            "unsandboxed": status.get("unsandboxed_workers", 0),
+        }
+        report["consumers"] = {
+            "status": "ok" if status.get("consumers") else "warning",
+            "registered": status.get("consumers", 0),
+        }
+    return report

@@ -86,9 +86,7 @@ ASGI_APPLICATION = "dashboard.asgi.application"
 WSGI_APPLICATION = None
 
 _default_sqlite = f"sqlite:///{DATA_DIR / 'stratus.sqlite3'}"
-DATABASES = {
-    "default": dj_database_url.parse(env_str("DATABASE_URL", "") or _default_sqlite, conn_max_age=60)
-}
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", "") or _default_sqlite, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the server, workers and tests read while one of them writes; IMMEDIATE
     # transactions take the write lock up front instead of failing half-way with "locked".

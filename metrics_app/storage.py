@@ -37,7 +37,12 @@ def bucket_merge_into(point: MetricPoint, bucket: Bucket) -> None:
 
 
 def minutes_write(batch: Batch, *, period: int = 60) -> None:
-    """Merge the batch's buckets into the stored ones. Call inside a transaction."""
+    """Merge the batch's buckets into the stored ones (rows locked while they are merged)."""
+    with transaction.atomic():
+        _minutes_merge(batch, period=period)
+
+
+def _minutes_merge(batch: Batch, *, period: int) -> None:
     for (start, metric, (function, resource, version)), bucket in sorted(batch.minutes.items()):
         timestamp = minute_start(start)
         point = (
