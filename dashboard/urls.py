@@ -3,10 +3,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard import views
+from dashboard.aws_dispatch import home_or_aws
+from metrics_app.cloudwatch.views import cbor_operation
 from metrics_app.prometheus import prometheus_metrics
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home_or_aws(views.home), name="home"),
+    path(
+        "service/GraniteServiceVersion20100801/operation/<str:operation>",
+        cbor_operation,
+        name="cloudwatch-cbor",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

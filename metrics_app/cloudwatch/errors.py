@@ -1,0 +1,92 @@
+"""CloudWatch's errors, carrying both of the names each one has on the wire.
+
+``code`` is the query protocol's ``<Code>`` (and, for JSON and CBOR, the first half of the
+``x-amzn-query-error`` header that botocore maps back onto ``client.exceptions``); ``type_name``
+is the ``__type`` of a JSON or CBOR error body.
+"""
+
+from __future__ import annotations
+
+from functions_app.errors import LambdaError
+
+_CLOUDWATCH = "com.amazonaws.cloudwatch#"
+_CORAL = "com.amazon.coral.service#"
+
+
+class CloudWatchError(Exception):
+    code = "InternalServiceError"
+    type_name = _CLOUDWATCH + "InternalServiceFault"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def fault(self) -> str:
+        """Who is to blame, in the query protocol's words."""
+        return "Sender" if self.status < 500 else "Receiver"
+
+
+class InvalidParameterValue(CloudWatchError):
+    code = "InvalidParameterValue"
+    type_name = _CLOUDWATCH + "InvalidParameterValueException"
+    status = 400
+
+
+class MissingParameter(CloudWatchError):
+    code = "MissingParameter"
+    type_name = _CLOUDWATCH + "MissingRequiredParameterException"
+    status = 400
+
+
+class InvalidParameterCombination(CloudWatchError):
+    code = "InvalidParameterCombination"
+    type_name = _CLOUDWATCH + "InvalidParameterCombinationException"
+    status = 400
+
+
+class InvalidNextToken(CloudWatchError):
+    code = "InvalidNextToken"
+    type_name = _CLOUDWATCH + "InvalidNextToken"
+    status = 400
+
+
+class ValidationError(CloudWatchError):
+    """What GetMetricData answers for a malformed query (CloudWatch's own choice of code)."""
+
+    code = "ValidationError"
+    type_name = _CLOUDWATCH + "ValidationError"
+    status = 400
+
+
+class UnknownOperation(CloudWatchError):
+    code = "InvalidAction"
+    type_name = _CORAL + "UnknownOperationException"
+    status = 400
+
+
+class AuthFailure(CloudWatchError):
+    status = 403
+
+    def __init__(self, message: str, *, code: str, type_name: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.type_name = type_name
+
+
+# The Lambda API's names for a failed signature check -> the query protocol's names for it.
+_AUTH_CODES = {
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+}
+
+
+def auth_failure(error: LambdaError) -> CloudWatchError:
+    """The CloudWatch form of an error raised by ``caller_verify``."""
+    code = _AUTH_CODES.get(error.code)
+    if code is None:
+        return CloudWatchError(error.message)
+    return AuthFailure(error.message, code=code, type_name=_CORAL + error.code)
