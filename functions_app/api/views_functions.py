@@ -87,7 +87,9 @@ def versions_list(request, function_name: str):
     versions = list(function.versions.select_related("code", "function").order_by("number"))
     page, next_marker = paginate(versions, request)
     # Unlike GetFunction, this list qualifies $LATEST's ARN too (…:function:f:$LATEST).
-    body: dict = {"Versions": [function_configuration(version, qualifier=version.version) for version in page]}
+    body: dict = {
+        "Versions": [function_configuration(version, qualifier=version.version) for version in page]
+    }
     if next_marker:
         body["NextMarker"] = next_marker
     return JsonResponse(body)

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from functions_app import validation
-from functions_app.arns import function_arn
+from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict
 from functions_app.models import LATEST, Function, FunctionVersion, new_revision_id
 from functions_app.selectors import version_get
@@ -61,12 +61,24 @@ def _revision_check(expected: str | None, actual: str) -> None:
         )
 
 
+def _create_name(value: object) -> object:
+    """CreateFunction takes a name, partial ARN or full ARN, as AWS does, but never a qualifier."""
+    if not isinstance(value, str) or ":" not in value:
+        return value
+    ref = function_ref_parse(value)
+    if ref.qualifier:
+        raise InvalidParameterValue(
+            f"FunctionName {value} names a version or alias; give the unqualified name or ARN to create it."
+        )
+    return ref.name
+
+
 def function_create(*, fields: dict[str, Any]) -> FunctionVersion:
     """CreateFunction: validate everything first, then store code and rows in one transaction.
 
     Returns ``$LATEST``, or version 1 when ``Publish`` is true.
     """
-    name = validation.function_name_check(fields.get("FunctionName"))
+    name = validation.function_name_check(_create_name(fields.get("FunctionName")))
     if fields.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValue("Stratus runs zip packages only (PackageType Zip).")
     _unsupported_check(fields)
