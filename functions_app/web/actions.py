@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from django.contrib import messages
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -191,7 +192,8 @@ def function_action(request, name: str):
         messages.success(request, f"Deleted {name}.")
         return redirect("function-list")
     if action not in ACTIONS:
-        raise InvalidParameterValue(f"Unknown action {action!r}.")
+        # Plain text: the action is what the client sent, so never echo it back as HTML.
+        return HttpResponseBadRequest(f"Unknown action {action!r}.", content_type="text/plain")
     tab, perform = ACTIONS[action]
     try:
         messages.success(request, perform(function, request.POST, request.FILES))

@@ -78,7 +78,9 @@ function addPoint(chart, [second, metric, sum, count, max]) {
   });
   chart.dataset.points = chart.data[0].x.length;
   chart.dataset.live = Number(chart.dataset.live || 0) + 1;
-  Plotly.react(chart, chart.data, layout(chart.dataset.title));
+  // The traces were changed in place, so tell Plotly to redraw them: react() only notices
+  // new arrays or a new datarevision.
+  Plotly.react(chart, chart.data, { ...layout(chart.dataset.title), datarevision: chart.dataset.live });
 }
 
 async function loadAll() {
