@@ -28,6 +28,9 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
+        if not await database_sync_to_async(user.has_perm)("functions_app.view_function"):
+            await self.close(code=4403)
+            return
         self.group = await self.group_for_scope()
         if not self.group:
             await self.close(code=4404)

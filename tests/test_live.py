@@ -21,7 +21,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _session_cookie(username: str = "watcher") -> bytes:
+    from django.contrib.auth.models import Permission
+
     user = get_user_model().objects.create_user(username=username, password="pw-for-tests")
+    user.user_permissions.add(Permission.objects.get(codename="view_function"))
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()

@@ -22,6 +22,7 @@ from functions_app.runtime import events as event_state
 from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import function_get
 from functions_app.services.events import failed_deliveries_redrive, failed_events_redrive
+from functions_app.web.access import CHANGE, VIEW
 
 
 def _csrf_ok(request) -> bool:
@@ -41,8 +42,15 @@ def api_v1(**handlers):
                 return JsonResponse(
                     {"error": "Sign in, or sign the request with an access key (SigV4)."}, status=401
                 )
-            elif request.method not in ("GET", "HEAD", "OPTIONS") and not _csrf_ok(request):
-                return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
+            else:
+                # Dashboard sessions carry the user's permissions: reading needs view_function,
+                # changing (redrive) change_function, as on the dashboard's pages.
+                reading = request.method in ("GET", "HEAD", "OPTIONS")
+                needed = VIEW if reading else CHANGE
+                if not request.user.has_perm(needed):
+                    return JsonResponse({"error": f"You need the {needed} permission."}, status=403)
+                if not reading and not _csrf_ok(request):
+                    return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
             handler = handlers.get(request.method)
             if handler is None:
                 raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -22,6 +23,10 @@ def keys_page(request):
 @require_POST
 @login_required
 def key_create(request):
+    # A key can do through the APIs whatever the account can, so only users who may change
+    # functions can mint one (staff can always issue keys in the admin).
+    if not request.user.has_perm("functions_app.change_function"):
+        raise PermissionDenied("You need the functions_app.change_function permission to create access keys.")
     key, secret = access_key_create(user=request.user, description=request.POST.get("description", "")[:200])
     # Shown once, on the next page, then gone from the session.
     request.session["new_access_key"] = {"id": key.access_key_id, "secret": secret}

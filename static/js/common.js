@@ -45,7 +45,7 @@ export function liveSocket(path, onMessage) {
     socket.onmessage = (event) => onMessage(JSON.parse(event.data));
     socket.onclose = (event) => {
       document.body.dataset.live = "disconnected";
-      if (event.code === 4401 || event.code === 4404) return; // not allowed: do not retry
+      if (event.code === 4401 || event.code === 4403 || event.code === 4404) return; // not allowed: do not retry
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 10000);
     };
