@@ -5,9 +5,12 @@ dead-lettered event and manage access keys."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -27,7 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are these tests' own; `STRATUS_UPDATE_SCREENSHOTS=1 make test`
+# refreshes them in docs/, otherwise they go to a temporary directory.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("STRATUS_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "stratus-screenshots"
+)
 PASSWORD = "a-long-browser-password"
 
 DEPLOYED_PY = """import json
