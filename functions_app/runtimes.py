@@ -115,7 +115,3 @@ def available_runtimes() -> dict[str, Runtime]:
 
 def runtime_get(name: str) -> Runtime | None:
     return available_runtimes().get(name)
-
-
-def default_python_runtime() -> str:
-    return f"python3.{sys.version_info.minor}"

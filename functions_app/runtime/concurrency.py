@@ -83,8 +83,3 @@ def release(connection: redis.Redis, *, function_name: str, lease: str) -> None:
     for key in _keys(function_name):
         pipe.zrem(key, lease)
     pipe.execute()
-
-
-def in_flight(connection: redis.Redis, *, function_name: str | None = None) -> int:
-    key = FUNCTION_KEY.format(name=function_name) if function_name else ACCOUNT_KEY
-    return int(connection.zcount(key, "-inf", "+inf"))

@@ -132,10 +132,6 @@ class _LogReader(threading.Thread):
                 del self.lines[:mark]
         return lines
 
-    def trim(self) -> None:
-        with self._lock:
-            self.lines.clear()
-
 
 class ExecutionEnvironment:
     def __init__(

@@ -6,7 +6,6 @@ inspection API shows; it is written in the same pipeline as the job itself.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from datetime import UTC, datetime
@@ -133,10 +132,6 @@ def events_live(connection: redis.Redis, function_name: str, *, limit: int = 500
     if stale:
         connection.zrem(LIVE_KEY.format(function=function_name), *stale)
     return events
-
-
-def message_summary(message: dict) -> str:
-    return json.dumps({key: value for key, value in message.items() if key != "payload"})
 
 
 def orphaned_events_rescue(connection: redis.Redis, *, alive_prefix: str) -> int:

@@ -8,10 +8,8 @@ failure handling is kept in the database (FailedEvent) so it can be redriven.
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
-from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -121,18 +119,3 @@ def failed_deliveries_redrive(*, function: Function, ids: list[int] | None) -> l
             )
             redriven.append(delivery.pk)
     return redriven
-
-
-def payload_for_json(payload: bytes):
-    """An event payload as JSON data when it is JSON, else as base64 text."""
-    import json
-
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return {"base64": base64.b64encode(payload).decode()}
-
-
-def iso_now() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

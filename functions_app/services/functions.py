@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from functions_app import validation
-from functions_app.arns import function_arn, function_ref_parse
+from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict
 from functions_app.models import LATEST, Function, FunctionVersion, new_revision_id
 from functions_app.selectors import version_get
@@ -235,7 +235,3 @@ def function_tags_set(*, function: Function, tags: dict[str, str]) -> None:
 def function_tags_remove(*, function: Function, keys: list[str]) -> None:
     function.tags = {key: value for key, value in function.tags.items() if key not in set(keys)}
     function.save(update_fields=["tags"])
-
-
-def function_arn_for(version: FunctionVersion) -> str:
-    return function_arn(version.function.name, version.version)
