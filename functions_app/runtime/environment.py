@@ -485,7 +485,8 @@ class ExecutionEnvironment:
         event = self._events.get()
         return event
 
-    def runtime_response(self, request_id: str, body: bytes, content_type: str):
+    def _claim_answer(self, request_id: str) -> tuple[int, dict] | None:
+        """None if ``request_id`` is the event in flight and still unanswered, else the refusal."""
         with self._lock:
             if request_id != self._current_request:
                 return 400, {
@@ -495,19 +496,19 @@ class ExecutionEnvironment:
             if self._answered:
                 return 403, {"errorMessage": "Response already sent", "errorType": "InvalidStateTransition"}
             self._answered = True
+        return None
+
+    def runtime_response(self, request_id: str, body: bytes, content_type: str):
+        refusal = self._claim_answer(request_id)
+        if refusal is not None:
+            return refusal
         self._signals.put(("response", body, content_type))
         return 202, {"status": "OK"}
 
     def runtime_error(self, request_id: str, body: bytes, error_type: str | None):
-        with self._lock:
-            if request_id != self._current_request:
-                return 400, {
-                    "errorMessage": f"Invalid request ID: {request_id}",
-                    "errorType": "InvalidRequestID",
-                }
-            if self._answered:
-                return 403, {"errorMessage": "Response already sent", "errorType": "InvalidStateTransition"}
-            self._answered = True
+        refusal = self._claim_answer(request_id)
+        if refusal is not None:
+            return refusal
         self._signals.put(("error", body, error_type))
         return 202, {"status": "OK"}
 
