@@ -12,8 +12,12 @@ from functions_app.runtime.concurrency import ACCOUNT_KEY, FUNCTION_KEY
 from metrics_app.aggregation import ACCOUNT, Batch
 
 
-def gauges_sample(connection: redis.Redis, batch: Batch, *, now: float | None = None) -> None:
-    """Add one reading of ConcurrentExecutions (per function and account), Unreserved and Claimed."""
+def gauges_sample(connection: redis.Redis, batch: Batch, *, now: float | None = None) -> bool:
+    """Add one reading of ConcurrentExecutions (per function and account), Unreserved and Claimed.
+
+    Returns False (and adds nothing) when nothing is running and nothing is reserved: an
+    idle platform then writes nothing every second, and charts read a missing second as 0.
+    """
     from functions_app.models import Function, ProvisionedConcurrencyConfig
 
     now = now or time.time()
@@ -40,4 +44,9 @@ def gauges_sample(connection: redis.Redis, batch: Batch, *, now: float | None = 
         or 0
     )
     claimed = min(settings.STRATUS_ACCOUNT_CONCURRENCY, unreserved + reserved + provisioned)
+    if total == 0 and claimed == 0:
+        batch.minutes.clear()
+        batch.seconds.clear()
+        return False
     batch.add_gauge("ClaimedAccountConcurrency", float(claimed), now, ACCOUNT)
+    return True

@@ -18,10 +18,39 @@ import pytest
 from botocore.config import Config
 from django.conf import settings
 from django.db import connection
+from django.test import TransactionTestCase
 
 from dashboard.managed_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_deadlock(error: BaseException | None) -> bool:
+    while error is not None:
+        if "deadlock detected" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _flush_retrying_deadlocks(original):
+    """PostgreSQL's TRUNCATE between tests can deadlock with the live server, workers and
+    consumer still writing; PostgreSQL aborts one side, and if it is the flush, it is safe
+    to flush again."""
+
+    def teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except Exception as error:
+                if attempt == 4 or not _is_deadlock(error):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return teardown
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks(TransactionTestCase._fixture_teardown)
 
 
 def _database_url() -> str:

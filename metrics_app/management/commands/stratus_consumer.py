@@ -16,7 +16,7 @@ import time
 
 import redis
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections, transaction
+from django.db import OperationalError, close_old_connections, transaction
 
 from functions_app.runtime.records import LOGS_STREAM, RECORDS_STREAM
 from functions_app.runtime.redis_client import redis_client
@@ -64,7 +64,16 @@ def consume_once(connection: redis.Redis, consumer: str, *, block_ms: int = 1000
             logs += decode_logs(entries)
     if not records and not logs:
         return 0
-    ingest(connection, records=records, logs=logs)
+    for attempt in range(5):
+        try:
+            ingest(connection, records=records, logs=logs)
+            break
+        except OperationalError:
+            # A deadlock or lock timeout (another consumer, a TRUNCATE): the whole batch rolled
+            # back, so trying it again is safe; giving up leaves it pending for XAUTOCLAIM.
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
     pipe = connection.pipeline(transaction=False)
     if records:
         pipe.xack(RECORDS_STREAM, GROUP, *[entry_id for entry_id, _ in records])
@@ -92,10 +101,10 @@ class Command(BaseCommand):
                 if now - last_gauge >= 1.0:
                     last_gauge = now
                     batch = Batch()
-                    gauges_sample(connection, batch, now=now)
-                    with transaction.atomic():
-                        minutes_write(batch)
-                    seconds_write(connection, batch)
+                    if gauges_sample(connection, batch, now=now):
+                        with transaction.atomic():
+                            minutes_write(batch)
+                        seconds_write(connection, batch)
                 if now - last_rollup >= 60.0:
                     last_rollup = now
                     rollup()
