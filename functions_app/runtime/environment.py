@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from functions_app.runtime.cgroups import CgroupLimits
-from functions_app.runtime.runtime_api import RuntimeApiServer
+from functions_app.runtime.runtime_api import RuntimeApiServer, endpoint_hostname
 from functions_app.runtime.sandbox import (
     RUNTIME_DIR,
     TASK_ROOT,
@@ -53,6 +53,32 @@ class InitFailed(Exception):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _bootstrap_problem(code_dir: Path) -> str | None:
+    """Why a custom runtime's /var/task/bootstrap cannot run (AWS's wording), or None."""
+    bootstrap = code_dir / "bootstrap"
+    if not bootstrap.is_file():
+        return f"Couldn't find valid bootstrap(s): [{TASK_ROOT}/bootstrap /opt/bootstrap]"
+    if not bootstrap.stat().st_mode & 0o111:
+        return f"fork/exec {TASK_ROOT}/bootstrap: permission denied"
+    return None
+
+
+def _etc_hosts_pipe(runtime_api_hostname: str) -> int:
+    """The read end of a pipe holding the sandbox's /etc/hosts: the host's, plus the name of
+    the environment's Runtime API endpoint on 127.0.0.1. bwrap reads it once, at start."""
+    try:
+        host_entries = Path("/etc/hosts").read_bytes()[:16384]
+    except OSError:
+        host_entries = b"127.0.0.1\tlocalhost\n"
+    if host_entries and not host_entries.endswith(b"\n"):
+        host_entries += b"\n"
+    read_fd, write_fd = os.pipe()
+    # Well under a pipe's 64 KB buffer, so this never blocks.
+    os.write(write_fd, host_entries + f"127.0.0.1\t{runtime_api_hostname}\n".encode())
+    os.close(write_fd)
+    return read_fd
 
 
 class _LogReader(threading.Thread):
@@ -214,9 +240,19 @@ class ExecutionEnvironment:
                 ),
                 0.0,
             )
+        if runtime.family == "provided":
+            problem = _bootstrap_problem(self._code_dir)
+            if problem:
+                # As AWS: a custom runtime without an executable bootstrap cannot start at
+                # all, which is not the same fault as a runtime that started and exited.
+                raise InitFailed(self._failure("Runtime.InvalidEntrypoint", problem, "init_error"), 0.0)
         self.state = "initializing"
         started = time.monotonic()
-        self._endpoint = self._api.register(self)
+        # Sandboxed, the endpoint is a plain host:port whose name only this sandbox's
+        # /etc/hosts resolves: every Runtime API client accepts that (see runtime_api.py).
+        self._endpoint = self._api.register(self, by_host=sandbox_enabled())
+        hostname = endpoint_hostname(self._endpoint)
+        hosts_fd = _etc_hosts_pipe(hostname) if hostname else None
         self._cgroup = CgroupLimits.create(name=f"stratus-{self.id}", memory_mb=self.spec.memory_size)
         argv, env, preexec, cwd = sandbox_command(
             SandboxSpec(
@@ -228,6 +264,7 @@ class ExecutionEnvironment:
                 tmp_size_mb=self.spec.ephemeral_storage,
                 memory_mb=self.spec.memory_size,
                 cgroup_procs=self._cgroup.procs_files() if self._cgroup is not None else (),
+                etc_hosts_fd=hosts_fd,
             )
         )
         read_fd, write_fd = os.pipe()
@@ -241,6 +278,7 @@ class ExecutionEnvironment:
                 stderr=write_fd,
                 preexec_fn=preexec,
                 start_new_session=True,
+                pass_fds=(hosts_fd,) if hosts_fd is not None else (),
             )
         except OSError as exc:
             os.close(read_fd)
@@ -252,6 +290,9 @@ class ExecutionEnvironment:
                 ),
                 0.0,
             ) from None
+        finally:
+            if hosts_fd is not None:
+                os.close(hosts_fd)
         os.close(write_fd)
         self._logs = _LogReader(read_fd)
         self._logs.start()

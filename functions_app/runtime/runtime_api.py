@@ -1,9 +1,18 @@
 """The AWS Lambda Runtime API, served by a worker to its execution environments.
 
-One HTTP server per worker, on loopback. Each environment is given its own endpoint,
-``127.0.0.1:PORT/<token>``, through ``AWS_LAMBDA_RUNTIME_API``; the token is 32 random
-bytes, so no environment can reach or guess another's. AWS's clients (awslambdaric, the
-C++ and Go runtimes) accept a path after host:port and send every call below it.
+One HTTP server per worker, on loopback. Each environment is given its own endpoint
+through ``AWS_LAMBDA_RUNTIME_API``, named by a secret of 24 random bytes, so no environment
+can reach or guess another's. Sandboxes share the host's network, where every listening
+socket shows in /proc/net/tcp, so the secret cannot be a port; it travels in the name:
+
+- sandboxed: ``rapi-<token>.localhost:PORT``, a plain host:port as every Runtime API client
+  expects. The sandbox's own /etc/hosts maps the name to 127.0.0.1 and the server reads the
+  token back from the ``Host`` header. A path after host:port is not enough: awslambdaric
+  posts init errors through ``http.client.HTTPConnection(AWS_LAMBDA_RUNTIME_API)``, which
+  refuses ``127.0.0.1:PORT/<token>`` as a "nonnumeric port"; Runtime.ImportModuleError and
+  the like would be lost.
+- unsandboxed (development): ``127.0.0.1:PORT/<token>``, since the host's resolver cannot be
+  given the name; Stratus's bootstraps and AWS's C++ client send every call below the path.
 """
 
 from __future__ import annotations
@@ -19,10 +28,16 @@ from typing import Protocol
 logger = logging.getLogger("stratus.runtime_api")
 
 _ROUTE = re.compile(
-    r"^/(?P<token>[A-Za-z0-9_-]{20,})/2018-06-01/runtime/"
+    r"^(?:/(?P<token>[A-Za-z0-9_-]{20,}))?/2018-06-01/runtime/"
     r"(?:(?P<next>invocation/next)|invocation/(?P<request_id>[^/]+)/(?P<kind>response|error)|(?P<init>init/error))/?$"
 )
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # as AWS's emulator
+_HOST = re.compile(r"^rapi-(?P<token>[0-9a-f]{48})\.localhost(?::\d+)?$")
+
+
+def endpoint_hostname(endpoint: str) -> str | None:
+    """The name a host-form endpoint needs resolved to 127.0.0.1; None for the path form."""
+    return None if "/" in endpoint else endpoint.rsplit(":", 1)[0]
 
 
 class RuntimeClient(Protocol):
@@ -52,15 +67,22 @@ class RuntimeApiServer:
         self._thread = threading.Thread(target=self._http.serve_forever, name="runtime-api", daemon=True)
         self._thread.start()
 
-    def register(self, client: RuntimeClient) -> str:
-        """Give ``client`` its own endpoint; returns the value for AWS_LAMBDA_RUNTIME_API."""
-        token = secrets.token_urlsafe(32)
+    def register(self, client: RuntimeClient, *, by_host: bool = False) -> str:
+        """Give ``client`` its own endpoint; returns the value for AWS_LAMBDA_RUNTIME_API.
+
+        ``by_host`` gives the host form (the caller must resolve ``endpoint_hostname`` to
+        127.0.0.1 for the client); otherwise the token is a path below 127.0.0.1:PORT.
+        """
+        token = secrets.token_hex(24)  # hex: it must also be a valid DNS label
         with self._lock:
             self._clients[token] = client
+        if by_host:
+            return f"rapi-{token}.localhost:{self.port}"
         return f"127.0.0.1:{self.port}/{token}"
 
     def unregister(self, endpoint: str) -> None:
-        token = endpoint.rsplit("/", 1)[-1]
+        hostname = endpoint_hostname(endpoint)
+        token = hostname.split(".", 1)[0].removeprefix("rapi-") if hostname else endpoint.rsplit("/", 1)[-1]
         with self._lock:
             self._clients.pop(token, None)
 
@@ -99,7 +121,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             self._json(404, {"errorMessage": "Unknown Runtime API path", "errorType": "InvalidRequest"})
             return None, None
-        client = self.registry.client(match["token"])
+        token = match["token"]
+        if token is None:  # the host form: the token is in the name the client connected to
+            host = _HOST.match(self.headers.get("Host") or "")
+            token = host["token"] if host else ""
+        client = self.registry.client(token)
         if client is None:
             self._json(
                 403, {"errorMessage": "Unknown or retired environment", "errorType": "InvalidStateTransition"}

@@ -68,6 +68,9 @@ class SandboxSpec:
     tmp_size_mb: int
     memory_mb: int
     cgroup_procs: tuple[str, ...]  # cgroup.procs files the sandbox joins; empty without cgroups
+    # A readable fd (passed to bwrap) whose contents become the sandbox's /etc/hosts instead
+    # of the host's: it names the environment's Runtime API endpoint (see runtime_api.py).
+    etc_hosts_fd: int | None = None
 
 
 def _limits(memory_mb: int, has_cgroup: bool, cgroup_procs: tuple[str, ...]) -> Callable[[], None]:
@@ -84,6 +87,9 @@ def _limits(memory_mb: int, has_cgroup: bool, cgroup_procs: tuple[str, ...]) -> 
             # more virtual memory than they touch, hence the headroom.
             limit = (memory_mb + 512) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            # And bound processes with RLIMIT_NPROC, which counts per uid: each sandbox gets
+            # a uid of its own, so this is per environment (root, before setpriv, is exempt).
+            resource.setrlimit(resource.RLIMIT_NPROC, (PROCESSES_MAX, PROCESSES_MAX))
 
     return apply
 
@@ -118,7 +124,11 @@ def sandbox_command(spec: SandboxSpec) -> tuple[list[str], dict[str, str], Calla
         elif path.is_dir():
             argv += ["--ro-bind", str(path), f"/{name}"]
     for name in _ETC_FILES:
-        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        if name == "hosts" and spec.etc_hosts_fd is not None:
+            # bwrap copies it into a file of its own; 0444 so the unprivileged uid can read it.
+            argv += ["--perms", "0444", "--ro-bind-data", str(spec.etc_hosts_fd), "/etc/hosts"]
+        else:
+            argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in spec.extra_ro_binds:
         argv += ["--ro-bind", path, path]
     argv += [
