@@ -58,8 +58,9 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
             }
         )
 
-    async def invocation_new(self, event):
-        await self.send_json({"type": "invocation", "invocation": event["invocation"]})
+    async def invocations_new(self, event):
+        for invocation in event["invocations"]:
+            await self.send_json({"type": "invocation", "invocation": invocation})
 
 
 class FunctionLiveConsumer(_LiveConsumer):

@@ -30,46 +30,62 @@ def function_group(name: str) -> str:
     return f"fn.{safe}"
 
 
-def _send(group: str, message: dict) -> None:
+async def _send_all(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # a broken live feed must never break ingestion
-        logger.exception("could not publish to %s", group)
+    for group, message in messages:
+        try:
+            await layer.group_send(group, message)
+        except Exception:  # a broken live feed must never break ingestion
+            logger.exception("could not publish to %s", group)
 
 
 def publish(result: Ingested) -> None:
+    """Send a batch's news in one pass: one message per group and kind, not per invocation."""
+    messages: list[tuple[str, dict]] = []
     points: dict[str, list] = {}
     for (second, metric, function), (total, count, maximum) in result.batch.seconds.items():
         points.setdefault(function, []).append([second, metric, total, count, maximum])
     for function, rows in points.items():
         group = function_group(function) if function else ACCOUNT_GROUP
-        _send(group, {"type": "metrics.points", "points": rows})
+        messages.append((group, {"type": "metrics.points", "points": rows}))
     for entry in result.log_entries:
         lines = [[timestamp, message] for timestamp, message in entry.get("lines") or []]
-        _send(
-            function_group(entry["function"]),
-            {
-                "type": "logs.lines",
-                "stream": entry["stream"],
-                "request_id": entry.get("request_id"),
-                "lines": lines,
-            },
+        messages.append(
+            (
+                function_group(entry["function"]),
+                {
+                    "type": "logs.lines",
+                    "stream": entry["stream"],
+                    "request_id": entry.get("request_id"),
+                    "lines": lines,
+                },
+            )
         )
+    by_function: dict[str, list[dict]] = {}
     for record in result.invocations:
-        summary = {
-            "request_id": record.request_id,
-            "function": record.function_name,
-            "version": record.version,
-            "outcome": record.outcome,
-            "error_type": record.error_type,
-            "cold": record.cold,
-            "duration_ms": record.duration_ms,
-            "started_at": record.started_at.timestamp(),
-            "trigger": record.trigger,
-            "invocation_type": record.invocation_type,
-        }
-        _send(function_group(record.function_name), {"type": "invocation.new", "invocation": summary})
-        _send(ACCOUNT_GROUP, {"type": "invocation.new", "invocation": summary})
+        by_function.setdefault(record.function_name, []).append(
+            {
+                "request_id": record.request_id,
+                "function": record.function_name,
+                "version": record.version,
+                "outcome": record.outcome,
+                "error_type": record.error_type,
+                "cold": record.cold,
+                "duration_ms": record.duration_ms,
+                "started_at": record.started_at.timestamp(),
+                "trigger": record.trigger,
+                "invocation_type": record.invocation_type,
+            }
+        )
+    for function, summaries in by_function.items():
+        messages.append((function_group(function), {"type": "invocations.new", "invocations": summaries}))
+    if by_function:
+        everything = [summary for summaries in by_function.values() for summary in summaries]
+        messages.append((ACCOUNT_GROUP, {"type": "invocations.new", "invocations": everything}))
+    if messages:
+        try:
+            async_to_sync(_send_all)(messages)
+        except Exception:
+            logger.exception("could not publish live updates")

@@ -34,7 +34,7 @@ def _resolutions(period: int, start: datetime, end: datetime) -> list[tuple[int,
     now = datetime.now(UTC)
     span = end - start
     for stored, threshold in ((3600, timedelta(days=7)), (300, timedelta(days=1))):
-        if period % stored == 0 and span > threshold:
+        if period % stored == 0 and span >= threshold:
             epoch = int(now.timestamp())
             boundary = datetime.fromtimestamp(epoch - epoch % stored - stored, UTC)
             if boundary <= start:
