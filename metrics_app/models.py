@@ -50,7 +50,11 @@ class InvocationRecord(models.Model):
                 fields=["request_id", "attempt", "redelivery"], name="unique_invocation_run"
             )
         ]
-        indexes = [models.Index(fields=["function_name", "-started_at"], name="invocation_function_time")]
+        indexes = [
+            models.Index(fields=["function_name", "-started_at"], name="invocation_function_time"),
+            # The overview's "recent errors" walks the newest invocations account-wide.
+            models.Index(fields=["-started_at"], name="invocation_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.function_name} {self.request_id}"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -24,7 +25,7 @@ from metrics_app.history import invocation_filter, phases
 from metrics_app.models import InvocationRecord, LogEvent, MetricPoint
 
 TABS = ("code", "test", "monitor", "logs", "invocations", "async", "configuration")
-SORTS = {"name": "name", "modified": "-versions__last_modified", "created": "-created_at"}
+PAGE_SIZE = 100
 
 
 def _last_hour(functions: list[str]) -> dict[str, dict]:
@@ -70,8 +71,9 @@ def function_list(request):
         versions.sort(key=lambda v: stats[v.function.name]["invocations"], reverse=True)
     elif sort == "errors":
         versions.sort(key=lambda v: stats[v.function.name]["error_rate"] or -1, reverse=True)
-    rows = [{"version": version, **stats[version.function.name]} for version in versions]
-    return render(request, "functions/list.html", {"rows": rows, "query": query, "sort": sort})
+    page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"version": version, **stats[version.function.name]} for version in page]
+    return render(request, "functions/list.html", {"rows": rows, "query": query, "sort": sort, "page": page})
 
 
 def _create_form(request, *, values: dict, error: LambdaError | None = None, status: int = 200):
