@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,32 +28,44 @@ TABS = ("code", "test", "monitor", "logs", "invocations", "async", "configuratio
 PAGE_SIZE = 100
 
 
-def _last_hour(functions: list[str]) -> dict[str, dict]:
-    """Per function: invocations per minute over the last hour (for sparklines) and the error rate."""
+def _last_hour_totals(functions: list[str]) -> dict[str, dict]:
+    """Per function: invocations and errors over the last hour, and the error rate (one query)."""
     since = datetime.now(UTC) - timedelta(hours=1)
-    rows = MetricPoint.objects.filter(
-        period=60,
-        resource="",
-        metric__in=("Invocations", "Errors"),
-        function_name__in=functions,
-        timestamp__gte=since,
-    ).values_list("function_name", "metric", "timestamp", "sum")
-    stats = {name: {"minutes": [0.0] * 60, "invocations": 0.0, "errors": 0.0} for name in functions}
-    for name, metric, timestamp, total in rows:
-        entry = stats[name]
-        if metric == "Invocations":
-            index = min(59, max(0, int((timestamp - since).total_seconds() // 60)))
-            entry["minutes"][index] += total
-            entry["invocations"] += total
-        else:
-            entry["errors"] += total
-    for entry in stats.values():
-        peak = max(entry["minutes"]) or 1.0
-        entry["sparkline"] = " ".join(
-            f"{index * 2},{20 - value / peak * 18:.1f}" for index, value in enumerate(entry["minutes"])
+    stats = {name: {"invocations": 0.0, "errors": 0.0} for name in functions}
+    rows = (
+        MetricPoint.objects.filter(
+            period=60,
+            resource="",
+            metric__in=("Invocations", "Errors"),
+            function_name__in=functions,
+            timestamp__gte=since,
         )
+        .values_list("function_name", "metric")
+        .annotate(total=Sum("sum"))
+    )
+    for name, metric, total in rows:
+        stats[name]["invocations" if metric == "Invocations" else "errors"] = total or 0.0
+    for entry in stats.values():
         entry["error_rate"] = entry["errors"] / entry["invocations"] * 100 if entry["invocations"] else None
     return stats
+
+
+def _sparklines(functions: list[str]) -> dict[str, str]:
+    """SVG polyline points of invocations per minute over the last hour, for one page of rows."""
+    since = datetime.now(UTC) - timedelta(hours=1)
+    minutes = {name: [0.0] * 60 for name in functions}
+    rows = MetricPoint.objects.filter(
+        period=60, resource="", metric="Invocations", function_name__in=functions, timestamp__gte=since
+    ).values_list("function_name", "timestamp", "sum")
+    for name, timestamp, total in rows:
+        minutes[name][min(59, max(0, int((timestamp - since).total_seconds() // 60)))] += total
+    lines = {}
+    for name, values in minutes.items():
+        peak = max(values) or 1.0
+        lines[name] = " ".join(
+            f"{index * 2},{20 - value / peak * 18:.1f}" for index, value in enumerate(values)
+        )
+    return lines
 
 
 @viewer_required
@@ -64,7 +76,7 @@ def function_list(request):
     if query:
         versions = versions.filter(Q(function__name__icontains=query) | Q(description__icontains=query))
     versions = list(versions.order_by("function__name"))
-    stats = _last_hour([version.function.name for version in versions])
+    stats = _last_hour_totals([version.function.name for version in versions])
     if sort == "modified":
         versions.sort(key=lambda v: v.last_modified, reverse=True)
     elif sort == "invocations":
@@ -72,7 +84,11 @@ def function_list(request):
     elif sort == "errors":
         versions.sort(key=lambda v: stats[v.function.name]["error_rate"] or -1, reverse=True)
     page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"version": version, **stats[version.function.name]} for version in page]
+    lines = _sparklines([version.function.name for version in page])
+    rows = [
+        {"version": version, "sparkline": lines[version.function.name], **stats[version.function.name]}
+        for version in page
+    ]
     return render(request, "functions/list.html", {"rows": rows, "query": query, "sort": sort, "page": page})
 
 
