@@ -3,6 +3,7 @@
 - ``X-Amz-Target: Logs_20140328.<Op>`` (JSON 1.1): CloudWatch Logs.
 - ``X-Amz-Target: GraniteServiceVersion20100801.<Op>`` (JSON 1.0, the AWS CLI v1): CloudWatch.
 - A form body with ``Action`` and ``Version=2010-08-01`` (query: older SDKs, Grafana): CloudWatch.
+- ``X-Amz-Target: AmazonSQS.<Op>`` (JSON 1.0): Stratus queues.
 
 Anything else is a 400. ``GET /`` stays the dashboard's home page.
 """
@@ -18,6 +19,7 @@ from metrics_app.cloudwatch import views as cloudwatch
 from metrics_app.cloudwatch.protocols import API_VERSION, TARGET_PREFIX, query_form
 
 LOGS_TARGET_PREFIX = "Logs_20140328."
+SQS_TARGET_PREFIX = "AmazonSQS."
 _LOGS_MODULES = ("metrics_app.cloudwatch_logs", "metrics_app.cloudwatch_logs.views")
 
 
@@ -40,6 +42,10 @@ def aws_root_post(request: HttpRequest) -> HttpResponse:
     target = request.headers.get("X-Amz-Target", "")
     if target.startswith(LOGS_TARGET_PREFIX):
         return _logs(request)
+    if target.startswith(SQS_TARGET_PREFIX):
+        from functions_app.triggers import sqs_api
+
+        return sqs_api.dispatch(request)
     if target.startswith(f"{TARGET_PREFIX}."):
         return cloudwatch.json_dispatch(request)
     if not target:

@@ -306,3 +306,14 @@ class TestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.function.name}: {self.name}"
+
+
+# Triggers live in their own module; importing them here registers them with this app.
+from functions_app.triggers.models import (  # noqa: E402, F401
+    EventSourceMapping,
+    FunctionUrlConfig,
+    Queue,
+    Schedule,
+    Subscription,
+    Topic,
+)

@@ -1,0 +1,427 @@
+"""SQS's own API for Stratus queues: ``POST /`` with ``X-Amz-Target: AmazonSQS.<Op>`` (JSON 1.0),
+which is what current boto3 and the AWS CLI send. ``dashboard.aws_dispatch`` routes it here.
+
+Errors carry ``x-amzn-query-error`` as SQS does, so botocore raises its modeled exceptions
+(``sqs.exceptions.QueueDoesNotExist`` and the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from functions_app.api.sigv4 import caller_verify
+from functions_app.errors import LambdaError
+from functions_app.triggers import queues
+from functions_app.triggers.models import Queue
+from functions_app.triggers.queue_store import MessageNotInFlight, ReceiptHandleInvalid, ReceivedMessage
+from functions_app.triggers.queues import InvalidParameterValue, QueueError
+
+logger = logging.getLogger("stratus.api")
+
+TARGET_PREFIX = "AmazonSQS."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+_BATCH_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_SYSTEM_ATTRIBUTES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+)
+
+
+class _Error(QueueError):
+    def __init__(self, code: str, message: str, *, query_code: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.query_code, self.status = code, query_code or code, status
+
+
+def _batch_error(code: str, message: str) -> _Error:
+    return _Error(code, message, query_code=f"AWS.SimpleQueueService.{code}")
+
+
+def _queue(document: dict) -> Queue:
+    url = document.get("QueueUrl")
+    if not isinstance(url, str) or not url:
+        raise _Error("MissingParameter", "The request must contain the parameter QueueUrl.")
+    return queues.queue_by_url(url)
+
+
+def _int(document: dict, name: str, low: int, high: int) -> int | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidParameterValue(
+            f"Value {value} for parameter {name} is invalid. Reason: Must be between {low} and {high}, if provided."
+        )
+    return value
+
+
+def _entries(document: dict) -> list[dict]:
+    entries = document.get("Entries")
+    if not entries:
+        raise _batch_error(
+            "EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request."
+        )
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise InvalidParameterValue("Entries must be a list of objects.")
+    if len(entries) > queues.MAX_BATCH_ENTRIES:
+        raise _batch_error(
+            "TooManyEntriesInBatchRequest",
+            f"Maximum number of entries per request are 10. You have sent {len(entries)}.",
+        )
+    ids = [entry.get("Id") for entry in entries]
+    for entry_id in ids:
+        if not isinstance(entry_id, str) or not _BATCH_ENTRY_ID.match(entry_id):
+            raise _batch_error(
+                "InvalidBatchEntryId",
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+                "It can be at most 80 letters long.",
+            )
+    if len(set(ids)) != len(ids):
+        raise _batch_error(
+            "BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id."
+        )
+    return entries
+
+
+def _failed(entry_id: str, error: QueueError | ReceiptHandleInvalid | MessageNotInFlight) -> dict:
+    if isinstance(error, ReceiptHandleInvalid):
+        code = "ReceiptHandleIsInvalid"
+    elif isinstance(error, MessageNotInFlight):
+        code = "AWS.SimpleQueueService.MessageNotInflight"
+    else:
+        code = error.query_code
+    return {"Id": entry_id, "SenderFault": True, "Code": code, "Message": str(error)}
+
+
+def create_queue(request, document):
+    queue = queues.queue_create(
+        name=document.get("QueueName") or "", attributes=document.get("Attributes"), tags=document.get("tags")
+    )
+    return {"QueueUrl": queues.queue_url(queue.name, base_url=_base_url(request))}
+
+
+def get_queue_url(request, document):
+    queue = queues.queue_get(document.get("QueueName") or "")
+    return {"QueueUrl": queues.queue_url(queue.name, base_url=_base_url(request))}
+
+
+def list_queues(request, document):
+    prefix = document.get("QueueNamePrefix") or ""
+    limit = _int(document, "MaxResults", 1, 1000)
+    found = Queue.objects.filter(name__startswith=prefix).order_by("name")
+    after = document.get("NextToken")
+    if after:
+        found = found.filter(name__gt=after)
+    names = list(found.values_list("name", flat=True)[: (limit or 1000) + 1])
+    result: dict = {}
+    page = names[: limit or 1000]
+    if page:
+        result["QueueUrls"] = [queues.queue_url(name, base_url=_base_url(request)) for name in page]
+    if limit and len(names) > limit:
+        result["NextToken"] = page[-1]
+    return result
+
+
+def delete_queue(request, document):
+    queues.queue_delete(queue=_queue(document))
+    return {}
+
+
+def purge_queue(request, document):
+    queues.queue_purge(queue=_queue(document))
+    return {}
+
+
+def get_queue_attributes(request, document):
+    attributes = queues.queue_attributes_get(queue=_queue(document), names=document.get("AttributeNames"))
+    return {"Attributes": attributes} if attributes else {}
+
+
+def set_queue_attributes(request, document):
+    queues.queue_attributes_set(queue=_queue(document), attributes=document.get("Attributes") or {})
+    return {}
+
+
+def _sent(message_id: str, md5_body: str, md5_attributes: str) -> dict:
+    result = {"MessageId": message_id, "MD5OfMessageBody": md5_body}
+    if md5_attributes:
+        result["MD5OfMessageAttributes"] = md5_attributes
+    return result
+
+
+def send_message(request, document):
+    queue = _queue(document)
+    entry = queues.message_validate(
+        queue,
+        body=document.get("MessageBody"),
+        attributes=document.get("MessageAttributes"),
+        delay=document.get("DelaySeconds"),
+    )
+    sent = queues.queue_store().send(queues.queue_settings(queue), [entry], sender_id=request.sqs_sender)
+    return _sent(*sent[0])
+
+
+def send_message_batch(request, document):
+    queue = _queue(document)
+    entries = _entries(document)
+    valid, failed = [], []
+    for entry in entries:
+        try:
+            valid.append(
+                (
+                    entry["Id"],
+                    queues.message_validate(
+                        queue,
+                        body=entry.get("MessageBody"),
+                        attributes=entry.get("MessageAttributes"),
+                        delay=entry.get("DelaySeconds"),
+                    ),
+                )
+            )
+        except QueueError as error:
+            failed.append(_failed(entry["Id"], error))
+    total = sum(len(message["body"].encode()) for _, message in valid)
+    limit = int(queue.attributes.get("MaximumMessageSize", queues.DEFAULTS["MaximumMessageSize"]))
+    if total > limit:
+        raise _batch_error(
+            "BatchRequestTooLong",
+            f"Batch requests cannot be longer than {limit} bytes. You have sent {total} bytes.",
+        )
+    sent = queues.queue_store().send(
+        queues.queue_settings(queue), [message for _, message in valid], sender_id=request.sqs_sender
+    )
+    successful = [
+        {"Id": entry_id, **_sent(*result)} for (entry_id, _), result in zip(valid, sent, strict=True)
+    ]
+    return {"Successful": successful, "Failed": failed}
+
+
+def _wanted(names: list[str] | None, available: dict) -> dict:
+    if not names:
+        return {}
+    if "All" in names or ".*" in names:
+        return dict(available)
+    prefixes = tuple(name[:-2] for name in names if name.endswith(".*"))
+    return {
+        key: value
+        for key, value in available.items()
+        if key in names or (prefixes and key.startswith(prefixes))
+    }
+
+
+def message_shape(message: ReceivedMessage, *, system_names: list[str], attribute_names: list[str]) -> dict:
+    """A received message as SQS's ReceiveMessage returns it."""
+    system = {
+        "SenderId": message.sender_id,
+        "SentTimestamp": str(message.sent_ms),
+        "ApproximateReceiveCount": str(message.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(message.first_receive_ms),
+    }
+    shaped = {
+        "MessageId": message.message_id,
+        "ReceiptHandle": message.receipt_handle,
+        "MD5OfBody": message.md5_of_body,
+        "Body": message.body,
+    }
+    chosen = _wanted(system_names, system)
+    if chosen:
+        shaped["Attributes"] = chosen
+    attributes = _wanted(attribute_names, message.attributes)
+    if attributes:
+        shaped["MessageAttributes"] = attributes
+        shaped["MD5OfMessageAttributes"] = message.md5_of_attributes
+    return shaped
+
+
+def receive_message(request, document):
+    queue = _queue(document)
+    count = _int(document, "MaxNumberOfMessages", 1, 10) or 1
+    visibility = _int(document, "VisibilityTimeout", 0, 43200)
+    wait = _int(document, "WaitTimeSeconds", 0, 20)
+    if wait is None:
+        wait = int(queue.attributes.get("ReceiveMessageWaitTimeSeconds", 0))
+    received = queues.queue_store().receive(
+        queues.queue_settings(queue), count=count, visibility_timeout=visibility, wait_seconds=wait
+    )
+    system_names = [
+        *(document.get("AttributeNames") or []),
+        *(document.get("MessageSystemAttributeNames") or []),
+    ]
+    messages = [
+        message_shape(
+            message, system_names=system_names, attribute_names=document.get("MessageAttributeNames") or []
+        )
+        for message in received
+    ]
+    return {"Messages": messages} if messages else {}
+
+
+def _receipt(document: dict) -> str:
+    handle = document.get("ReceiptHandle")
+    if not isinstance(handle, str) or not handle:
+        raise _Error("MissingParameter", "The request must contain the parameter ReceiptHandle.")
+    return handle
+
+
+def delete_message(request, document):
+    queue = _queue(document)
+    queues.queue_store().delete(queues.queue_settings(queue), _receipt(document))
+    return {}
+
+
+def delete_message_batch(request, document):
+    queue = _queue(document)
+    settings_, store = queues.queue_settings(queue), queues.queue_store()
+    successful, failed = [], []
+    for entry in _entries(document):
+        try:
+            store.delete(settings_, _receipt(entry))
+            successful.append({"Id": entry["Id"]})
+        except (ReceiptHandleInvalid, QueueError) as error:
+            failed.append(_failed(entry["Id"], error))
+    return {"Successful": successful, "Failed": failed}
+
+
+def change_message_visibility(request, document):
+    queue = _queue(document)
+    timeout = _int(document, "VisibilityTimeout", 0, 43200)
+    if timeout is None:
+        raise _Error("MissingParameter", "The request must contain the parameter VisibilityTimeout.")
+    queues.queue_store().change_visibility(queues.queue_settings(queue), _receipt(document), timeout)
+    return {}
+
+
+def change_message_visibility_batch(request, document):
+    queue = _queue(document)
+    settings_, store = queues.queue_settings(queue), queues.queue_store()
+    successful, failed = [], []
+    for entry in _entries(document):
+        try:
+            timeout = _int(entry, "VisibilityTimeout", 0, 43200) or 0
+            store.change_visibility(settings_, _receipt(entry), timeout)
+            successful.append({"Id": entry["Id"]})
+        except (ReceiptHandleInvalid, MessageNotInFlight, QueueError) as error:
+            failed.append(_failed(entry["Id"], error))
+    return {"Successful": successful, "Failed": failed}
+
+
+def list_queue_tags(request, document):
+    tags = _queue(document).tags
+    return {"Tags": tags} if tags else {}
+
+
+def tag_queue(request, document):
+    queue = _queue(document)
+    queue.tags = {**queue.tags, **(document.get("Tags") or {})}
+    queue.save(update_fields=["tags"])
+    return {}
+
+
+def untag_queue(request, document):
+    queue = _queue(document)
+    queue.tags = {
+        key: value for key, value in queue.tags.items() if key not in (document.get("TagKeys") or [])
+    }
+    queue.save(update_fields=["tags"])
+    return {}
+
+
+OPERATIONS: dict[str, Callable[[HttpRequest, dict], dict]] = {
+    "CreateQueue": create_queue,
+    "GetQueueUrl": get_queue_url,
+    "ListQueues": list_queues,
+    "DeleteQueue": delete_queue,
+    "PurgeQueue": purge_queue,
+    "GetQueueAttributes": get_queue_attributes,
+    "SetQueueAttributes": set_queue_attributes,
+    "SendMessage": send_message,
+    "SendMessageBatch": send_message_batch,
+    "ReceiveMessage": receive_message,
+    "DeleteMessage": delete_message,
+    "DeleteMessageBatch": delete_message_batch,
+    "ChangeMessageVisibility": change_message_visibility,
+    "ChangeMessageVisibilityBatch": change_message_visibility_batch,
+    "ListQueueTags": list_queue_tags,
+    "TagQueue": tag_queue,
+    "UntagQueue": untag_queue,
+}
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/")
+
+
+def _respond(
+    body: dict, request_id: str, *, status: int = 200, error: QueueError | None = None
+) -> HttpResponse:
+    response = HttpResponse(json.dumps(body, separators=(",", ":")), content_type=CONTENT_TYPE, status=status)
+    response["x-amzn-RequestId"] = request_id
+    if error is not None:
+        fault = "Receiver" if status >= 500 else "Sender"
+        response["x-amzn-query-error"] = f"{error.query_code};{fault}"
+        response["x-amzn-ErrorType"] = error.code
+    return response
+
+
+def _error_response(error: QueueError, request_id: str) -> HttpResponse:
+    status = getattr(error, "status", 400)
+    body = {"__type": f"com.amazonaws.sqs#{error.code}", "message": error.message}
+    return _respond(body, request_id, status=status, error=error)
+
+
+@csrf_exempt
+def dispatch(request: HttpRequest) -> HttpResponse:
+    """Serve one SQS operation, named by the request's ``X-Amz-Target``."""
+    request_id = str(uuid.uuid4())
+    operation = request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
+    try:
+        try:
+            caller = caller_verify(request)
+        except LambdaError as error:
+            raise _Error(error.code, error.message, status=error.status) from None
+        if caller.service != "sqs":
+            raise _Error(
+                "InvalidSignatureException",
+                f"Credential should be scoped to correct service: 'sqs'. (It names {caller.service!r}.)",
+                status=403,
+            )
+        request.access_key_id = caller.key.access_key_id
+        request.sqs_sender = caller.key.access_key_id
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            raise _Error(
+                "UnsupportedOperation",
+                f"Stratus does not serve SQS's {operation!r}; it serves {', '.join(OPERATIONS)}.",
+                query_code="AWS.SimpleQueueService.UnsupportedOperation",
+            )
+        try:
+            document = json.loads(request.body) if request.body.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            raise _Error("SerializationException", "The request body is not valid JSON.") from None
+        if not isinstance(document, dict):
+            raise _Error("SerializationException", "The request body must be a JSON object.")
+        return _respond(handler(request, document), request_id)
+    except QueueError as error:
+        return _error_response(error, request_id)
+    except ReceiptHandleInvalid as error:
+        return _error_response(_Error("ReceiptHandleIsInvalid", str(error)), request_id)
+    except MessageNotInFlight as error:
+        return _error_response(
+            _Error("MessageNotInflight", str(error), query_code="AWS.SimpleQueueService.MessageNotInflight"),
+            request_id,
+        )
+    except Exception:
+        logger.exception("SQS %s failed", operation)
+        error = _Error(
+            "InternalError", "An internal error occurred; the server log has the details.", status=500
+        )
+        return _error_response(error, request_id)
