@@ -19,6 +19,11 @@ SECRET_KEY = env_str("SECRET_KEY", "") or secret_in_file(DATA_DIR / "secret_key"
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
+# A wildcard DNS name under which each function URL also answers as <url-id>.<domain>.
+STRATUS_FUNCTION_URL_DOMAIN = env_str("STRATUS_FUNCTION_URL_DOMAIN", "").lower().strip(".")
+if STRATUS_FUNCTION_URL_DOMAIN:
+    ALLOWED_HOSTS.append(f".{STRATUS_FUNCTION_URL_DOMAIN}")
+
 STRATUS_REGION = env_str("STRATUS_REGION", "us-east-1")
 STRATUS_ACCOUNT_ID = env_str("STRATUS_ACCOUNT_ID", "000000000000")
 if not (STRATUS_ACCOUNT_ID.isdigit() and len(STRATUS_ACCOUNT_ID) == 12):
@@ -49,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dashboard.middleware.RequestLogMiddleware",
+    # Function URLs by host name answer as the function wants, untouched by what follows.
+    "functions_app.api.views_function_urls.FunctionUrlHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

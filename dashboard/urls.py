@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from dashboard import views
 from dashboard.aws_dispatch import home_or_aws
+from functions_app.api.views_function_urls import function_url_serve
 from metrics_app.cloudwatch.views import cbor_operation
 from metrics_app.prometheus import prometheus_metrics
 
@@ -14,6 +15,7 @@ urlpatterns = [
         cbor_operation,
         name="cloudwatch-cbor",
     ),
+    re_path(r"^lambda-url/(?P<url_id>[a-z0-9]+)(?:/(?P<path>.*))?$", function_url_serve, name="function-url"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from functions_app.api import views_function_urls as furl
 from functions_app.api import views_functions as fn
 from functions_app.api import views_invoke
 from functions_app.api import views_settings as cfg
@@ -51,6 +52,16 @@ urlpatterns = [
         ),
     ),
     re_path(rf"^2019-09-25/functions/{F}/event-invoke-config/list/?$", methods(GET=cfg.event_invoke_list)),
+    re_path(
+        rf"^2021-10-31/functions/{F}/url/?$",
+        methods(
+            POST=furl.url_config_create,
+            GET=furl.url_config_get,
+            PUT=furl.url_config_update,
+            DELETE=furl.url_config_delete,
+        ),
+    ),
+    re_path(rf"^2021-10-31/functions/{F}/urls/?$", methods(GET=furl.url_configs_list)),
     re_path(r"^2016-08-19/account-settings/?$", methods(GET=cfg.account_settings)),
     re_path(
         r"^2017-03-31/tags/(?P<resource>[^/]+)/?$",
