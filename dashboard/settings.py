@@ -24,6 +24,9 @@ STRATUS_FUNCTION_URL_DOMAIN = env_str("STRATUS_FUNCTION_URL_DOMAIN", "").lower()
 if STRATUS_FUNCTION_URL_DOMAIN:
     ALLOWED_HOSTS.append(f".{STRATUS_FUNCTION_URL_DOMAIN}")
 
+# RabbitMQ brokers for event source mappings with an Amazon MQ ARN: name=amqp://...,name2=...
+STRATUS_MQ_BROKERS = env_str("STRATUS_MQ_BROKERS", "")
+
 STRATUS_REGION = env_str("STRATUS_REGION", "us-east-1")
 STRATUS_ACCOUNT_ID = env_str("STRATUS_ACCOUNT_ID", "000000000000")
 if not (STRATUS_ACCOUNT_ID.isdigit() and len(STRATUS_ACCOUNT_ID) == 12):

@@ -314,6 +314,7 @@ from functions_app.triggers.models import (  # noqa: E402, F401
     FunctionUrlConfig,
     Queue,
     Schedule,
+    Stream,
     Subscription,
     Topic,
 )

@@ -49,6 +49,8 @@ def samples(record: dict) -> list[tuple[str, float, float]]:
         return [("DestinationDeliveryFailures", 1.0, at)]
     if kind == "dead_letter_error":
         return [("DeadLetterErrors", 1.0, at)]
+    if kind == "iterator_age":  # a stream poller's batch: how old its newest record was
+        return [("IteratorAge", float(record["age_ms"]), at)]
     if kind != "invocation":
         return []
     duration = float(record.get("duration_ms") or 0.0)

@@ -73,6 +73,8 @@ def stratus_env(**extra: str) -> dict[str, str]:
         STRATUS_DATA_DIR=str(settings.DATA_DIR),
         SECRET_KEY=settings.SECRET_KEY,
         PYTHONUNBUFFERED="1",
+        # The RabbitMQ on this machine, when there is one (tests/test_event_source_rabbitmq.py).
+        STRATUS_MQ_BROKERS="local=amqp://guest:guest@127.0.0.1:5672/",
     )
     env.update(extra)
     return env
@@ -164,6 +166,24 @@ def stratus_consumer(live_server_url, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def stratus_pollers(live_server_url, tmp_path_factory):
+    """Two real event source pollers, as `make run` starts them (they share the work by leases)."""
+    logs = tmp_path_factory.mktemp("pollers")
+    pollers = [
+        _spawn_logged([sys.executable, "manage.py", "stratus_poller"], logs / f"poller-{slot}.log")
+        for slot in (1, 2)
+    ]
+    yield pollers
+    for poller in pollers:
+        poller.terminate()
+    for poller in pollers:
+        try:
+            poller.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            poller.kill()
 
 
 def signed_get(url: str, key: tuple[str, str], path: str) -> dict:

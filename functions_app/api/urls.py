@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from functions_app.api import views_function_urls as furl
 from functions_app.api import views_functions as fn
 from functions_app.api import views_invoke
+from functions_app.api import views_mappings as esm
 from functions_app.api import views_settings as cfg
 from functions_app.api.http import methods
 from functions_app.api.middleware import unknown_operation
@@ -62,6 +63,11 @@ urlpatterns = [
         ),
     ),
     re_path(rf"^2021-10-31/functions/{F}/urls/?$", methods(GET=furl.url_configs_list)),
+    re_path(r"^2015-03-31/event-source-mappings/?$", methods(GET=esm.mappings_list, POST=esm.mapping_create)),
+    re_path(
+        r"^2015-03-31/event-source-mappings/(?P<mapping_id>[^/]+)/?$",
+        methods(GET=esm.mapping_get, PUT=esm.mapping_update, DELETE=esm.mapping_delete),
+    ),
     re_path(r"^2016-08-19/account-settings/?$", methods(GET=cfg.account_settings)),
     re_path(
         r"^2017-03-31/tags/(?P<resource>[^/]+)/?$",

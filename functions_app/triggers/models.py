@@ -29,6 +29,22 @@ class Queue(models.Model):
         return self.name
 
 
+class Stream(models.Model):
+    """A Stratus stream (the Kinesis model on Redis Streams): records are spread over shards by
+    the hash of their partition key, one Redis stream per shard."""
+
+    name = models.CharField(max_length=128, unique=True)
+    shard_count = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "functions_app"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Topic(models.Model):
     """A Stratus topic (SNS semantics): a publish fans out to every subscription."""
 

@@ -1,0 +1,121 @@
+"""Stratus streams: the Kinesis model on Redis Streams.
+
+A stream has a fixed number of shards, each one Redis stream (``stratus:stream:<name>:<n>``).
+A record goes to the shard its partition key hashes to (MD5, as Kinesis maps keys to hash
+key ranges), so records with one key stay in order. A record's sequence number is its Redis
+entry id written as digits (``<ms><seq, 10 digits>``), so it sorts as the entry ids do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from functions_app.runtime.redis_client import redis_client
+from functions_app.triggers.models import Stream
+
+STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+RECORD_MAX_BYTES = 1024 * 1024
+MAX_SHARDS = 64
+_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:kinesis:[a-z0-9-]+:(?P<account>\d{12}):stream/(?P<name>[A-Za-z0-9_.-]+)$"
+)
+
+
+def stream_arn(name: str) -> str:
+    return f"arn:aws:kinesis:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:stream/{name}"
+
+
+def stream_name_from_arn(arn: str) -> str | None:
+    match = _ARN.match(arn or "")
+    if not match or match["account"] != settings.STRATUS_ACCOUNT_ID:
+        return None
+    return match["name"]
+
+
+def shard_key(name: str, shard: int) -> str:
+    return f"stratus:stream:{name}:{shard}"
+
+
+def shard_id(shard: int) -> str:
+    return f"shardId-{shard:012d}"
+
+
+def shard_for(partition_key: str, shard_count: int) -> int:
+    """The shard whose equal slice of the 128-bit hash key space holds the key's MD5."""
+    hashed = int.from_bytes(hashlib.md5(partition_key.encode(), usedforsecurity=False).digest(), "big")
+    return hashed * shard_count >> 128
+
+
+def sequence_number(entry_id: bytes | str) -> str:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    millis, _, seq = text.partition("-")
+    return f"{millis}{int(seq):010d}"
+
+
+def entry_id(sequence: str) -> str:
+    if not sequence.isdigit() or len(sequence) <= 10:
+        raise ValueError(f"{sequence!r} is not a Stratus stream sequence number")
+    return f"{int(sequence[:-10])}-{int(sequence[-10:])}"
+
+
+def stream_create(*, name: str, shard_count: int = 1) -> Stream:
+    if not STREAM_NAME.match(name or ""):
+        raise InvalidParameterValue("A stream name is 1 to 128 characters: letters, digits, _ . -")
+    if not isinstance(shard_count, int) or not 1 <= shard_count <= MAX_SHARDS:
+        raise InvalidParameterValue(f"ShardCount must be an integer from 1 to {MAX_SHARDS}.")
+    try:
+        with transaction.atomic():
+            return Stream.objects.create(name=name, shard_count=shard_count)
+    except IntegrityError:
+        raise ResourceConflict(f"Stream {name} already exists.") from None
+
+
+def stream_get(name: str) -> Stream:
+    stream = Stream.objects.filter(name=name).first()
+    if stream is None:
+        raise ResourceNotFound(f"Stream {name} not found.")
+    return stream
+
+
+def stream_delete(*, stream: Stream) -> None:
+    keys = [shard_key(stream.name, shard) for shard in range(stream.shard_count)]
+    stream.delete()
+    redis_client().delete(*keys)
+
+
+def records_put(*, stream: Stream, records: list[tuple[bytes, str]]) -> list[tuple[str, str]]:
+    """Append ``(data, partition_key)`` records; return each one's (shard id, sequence number)."""
+    for data, key in records:
+        if len(data) + len(key.encode()) > RECORD_MAX_BYTES:
+            raise InvalidParameterValue("A record's data and partition key may be at most 1 MB.")
+        if not 1 <= len(key) <= 256:
+            raise InvalidParameterValue("A partition key is 1 to 256 characters.")
+    pipeline = redis_client().pipeline(transaction=False)
+    shards = []
+    for data, key in records:
+        shard = shard_for(key, stream.shard_count)
+        shards.append(shard)
+        pipeline.xadd(shard_key(stream.name, shard), {"d": data, "k": key})
+    ids = pipeline.execute()
+    return [(shard_id(shard), sequence_number(entry)) for shard, entry in zip(shards, ids, strict=True)]
+
+
+def stream_summary(stream: Stream) -> dict:
+    """Per-shard length and the oldest record's age, for the dashboard's browser."""
+    import time
+
+    connection = redis_client()
+    shards = []
+    for shard in range(stream.shard_count):
+        key = shard_key(stream.name, shard)
+        first = connection.xrange(key, count=1)
+        age = time.time() - int(first[0][0].split(b"-")[0]) / 1000 if first else 0
+        shards.append(
+            {"shard": shard_id(shard), "length": connection.xlen(key), "oldest_age_seconds": int(age)}
+        )
+    return {"name": stream.name, "arn": stream_arn(stream.name), "shards": shards}

@@ -1,0 +1,281 @@
+"""Event source mappings over Stratus queues and streams: boto3 configures them, real pollers
+feed real sandboxed functions, and a webhook sees what each invocation got."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from tests.conftest import aws_client, make_zip
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("stratus_workers", "stratus_pollers"),
+]
+
+# Posts what each invocation got to the webhook named in the environment, then fails or
+# reports failures as the records ask.
+REPORTER_PY = """
+import base64, json, os, urllib.request
+
+def _items(event):
+    for record in event["Records"]:
+        if "kinesis" in record:
+            yield record["kinesis"]["sequenceNumber"], record["kinesis"]["partitionKey"], \\
+                base64.b64decode(record["kinesis"]["data"]).decode()
+        else:
+            yield record["messageId"], "", record["body"]
+
+def handler(event, context):
+    items = list(_items(event))
+    body = json.dumps({"items": items, "request_id": context.aws_request_id}).encode()
+    request = urllib.request.Request(os.environ["HOOK"], data=body, headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+    if any(data.startswith("poison") for _, _, data in items):
+        if os.environ.get("MODE") == "report":
+            return {"batchItemFailures": [{"itemIdentifier": ident} for ident, _, data in items
+                                          if data.startswith("poison")]}
+        raise RuntimeError("poison in the batch")
+    return {}
+"""
+
+
+@pytest.fixture
+def reporter(create_function, webhook):
+    def make(name: str, **env):
+        create_function(
+            name,
+            Code={"ZipFile": make_zip({"lambda_function.py": REPORTER_PY})},
+            Environment={"Variables": {"HOOK": webhook.url, **env}},
+            Timeout=30,
+        )
+        return name
+
+    return make
+
+
+@pytest.fixture
+def sqs(live_server_url, access_key):
+    return aws_client("sqs", live_server_url, access_key)
+
+
+def _stream(name: str, shards: int = 1):
+    from functions_app.triggers.streams import stream_arn, stream_create
+
+    stream_create(name=name, shard_count=shards)
+    return stream_arn(name)
+
+
+def _put(name: str, records: list[tuple[str, str]]) -> list[str]:
+    from functions_app.triggers.streams import records_put, stream_get
+
+    stream = stream_get(name)
+    return [seq for _, seq in records_put(stream=stream, records=[(d.encode(), k) for d, k in records])]
+
+
+def _collect(webhook, *, until, timeout: float = 90) -> list[dict]:
+    """Webhook bodies until ``until(bodies)`` holds."""
+    bodies: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not until(bodies):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting; got {len(bodies)} invocations: {bodies[-3:]}")
+        try:
+            bodies.append(webhook.received.get(timeout=1)[1])
+        except Exception:  # queue.Empty
+            continue
+    return bodies
+
+
+def _settled(lambda_client, mapping_id: str, state: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = lambda_client.get_event_source_mapping(UUID=mapping_id)
+        if got["State"] == state or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def test_it_manages_mappings_through_the_lambda_api(lambda_client, create_function, sqs):
+    create_function("consumer")
+    queue_url = sqs.create_queue(QueueName="feed")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    created = lambda_client.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="consumer", BatchSize=5
+    )
+    assert created["State"] == "Creating" and created["BatchSize"] == 5
+    assert _settled(lambda_client, created["UUID"], "Enabled")["State"] == "Enabled"
+    listed = lambda_client.list_event_source_mappings(FunctionName="consumer")["EventSourceMappings"]
+    assert [mapping["UUID"] for mapping in listed] == [created["UUID"]]
+    with pytest.raises(lambda_client.exceptions.ResourceConflictException):
+        lambda_client.create_event_source_mapping(EventSourceArn=arn, FunctionName="consumer")
+    updated = lambda_client.update_event_source_mapping(UUID=created["UUID"], Enabled=False)
+    assert updated["State"] == "Disabling"
+    assert _settled(lambda_client, created["UUID"], "Disabled")["State"] == "Disabled"
+    deleted = lambda_client.delete_event_source_mapping(UUID=created["UUID"])
+    assert deleted["State"] == "Deleting"
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_event_source_mapping(UUID=created["UUID"])
+
+
+def test_it_refuses_settings_that_do_not_fit_the_source(lambda_client, create_function, sqs):
+    create_function("consumer")
+    queue_url = sqs.create_queue(QueueName="feed")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    invalid = lambda_client.exceptions.InvalidParameterValueException
+    with pytest.raises(invalid, match="batch window"):
+        lambda_client.create_event_source_mapping(EventSourceArn=arn, FunctionName="consumer", BatchSize=50)
+    with pytest.raises(invalid, match="streams only"):
+        lambda_client.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="consumer", BisectBatchOnFunctionError=True
+        )
+    with pytest.raises(invalid, match="StartingPosition is required"):
+        lambda_client.create_event_source_mapping(EventSourceArn=_stream("s"), FunctionName="consumer")
+    with pytest.raises(invalid, match="filter pattern"):
+        lambda_client.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="consumer", FilterCriteria={"Filters": [{"Pattern": "{nope"}]}
+        )
+    with pytest.raises(invalid, match="Unsupported event source"):
+        lambda_client.create_event_source_mapping(
+            EventSourceArn="arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x", FunctionName="consumer"
+        )
+
+
+@pytest.mark.slow
+def test_it_feeds_a_thousand_queue_messages_each_exactly_once(reporter, webhook, lambda_client, sqs):
+    reporter("sqs-consumer")
+    queue_url = sqs.create_queue(QueueName="bulk", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for start in range(0, 1000, 10):
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, start + 10)],
+        )
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="sqs-consumer", BatchSize=100, MaximumBatchingWindowInSeconds=1
+    )
+    bodies = _collect(webhook, until=lambda got: sum(len(body["items"]) for body in got) >= 1000)
+    seen = Counter(data for body in bodies for _, _, data in body["items"])
+    assert len(seen) == 1000 and set(seen.values()) == {1}
+    assert max(len(body["items"]) for body in bodies) > 10  # batched beyond one receive
+    time.sleep(1.5)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"  # all deleted
+
+
+def test_it_keeps_only_the_failed_messages_with_report_batch_item_failures(
+    reporter, webhook, lambda_client, sqs
+):
+    reporter("partial", MODE="report")
+    queue_url = sqs.create_queue(QueueName="partial", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message_batch(
+        QueueUrl=queue_url,
+        Entries=[{"Id": "a", "MessageBody": "fine-1"}, {"Id": "b", "MessageBody": "poison-1"}],
+    )
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="partial",
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": [{"anything-but": "skip-me"}]})}]},
+    )
+    sqs.send_message(QueueUrl=queue_url, MessageBody="skip-me")
+    bodies = _collect(
+        webhook, until=lambda got: sum(d == "poison-1" for b in got for _, _, d in b["items"]) >= 2
+    )
+    everything = [data for body in bodies for _, _, data in body["items"]]
+    assert everything.count("fine-1") == 1  # deleted after the first, partial success
+    assert "skip-me" not in everything  # filtered out, and deleted
+    time.sleep(1.5)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert (
+        int(attributes["ApproximateNumberOfMessages"])
+        + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        == 1
+    )
+
+
+@pytest.mark.slow
+def test_it_feeds_a_thousand_stream_records_in_order_each_exactly_once(reporter, webhook, lambda_client):
+    reporter("stream-consumer")
+    arn = _stream("clicks", shards=2)
+    keys = [f"user-{n}" for n in range(7)]
+    sent = _put("clicks", [(f"{keys[i % 7]}:{i}", keys[i % 7]) for i in range(1000)])
+    assert len(sent) == 1000
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="stream-consumer",
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=100,
+        ParallelizationFactor=3,
+    )
+    bodies = _collect(webhook, until=lambda got: sum(len(body["items"]) for body in got) >= 1000)
+    seen = Counter(data for body in bodies for _, _, data in body["items"])
+    assert len(seen) == 1000 and set(seen.values()) == {1}
+    per_key: dict[str, list[int]] = {}
+    for body in sorted(bodies, key=lambda b: min(int(seq) for seq, _, _ in b["items"])):
+        for _, key, data in body["items"]:
+            per_key.setdefault(key, []).append(int(data.split(":")[1]))
+    for key, numbers in per_key.items():
+        assert numbers == sorted(numbers), f"{key} out of order"
+
+
+def test_it_bisects_a_failing_batch_and_sends_the_poison_record_to_on_failure(
+    reporter, webhook, lambda_client, sqs
+):
+    reporter("bisector")
+    dlq_url = sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    arn = _stream("orders")
+    _put("orders", [("ok-1", "k"), ("ok-2", "k"), ("poison-x", "k"), ("ok-3", "k")])
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="bisector",
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=10,
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    )
+    bodies = _collect(webhook, until=lambda got: any([d for _, _, d in b["items"]] == ["ok-3"] for b in got))
+    batches = [[data for _, _, data in body["items"]] for body in bodies]
+    assert batches[:4] == [
+        ["ok-1", "ok-2", "poison-x", "ok-3"],
+        ["ok-1", "ok-2"],
+        ["poison-x", "ok-3"],
+        ["poison-x"],
+    ]
+    deadline = time.monotonic() + 30
+    failures = []
+    while not failures and time.monotonic() < deadline:
+        failures = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=2).get("Messages", [])
+    record = json.loads(failures[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["KinesisBatchInfo"]["batchSize"] == 1
+    assert record["KinesisBatchInfo"]["streamArn"] == arn
+
+
+def test_it_retries_a_stream_batch_from_the_first_reported_failure(reporter, webhook, lambda_client):
+    reporter("reporter", MODE="report")
+    arn = _stream("events")
+    sequences = _put("events", [("a", "k"), ("b", "k"), ("poison-c", "k"), ("d", "k")])
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="reporter",
+        StartingPosition="TRIM_HORIZON",
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        MaximumRetryAttempts=1,
+    )
+    bodies = _collect(webhook, until=lambda got: len(got) >= 2)
+    assert [seq for seq, _, _ in bodies[0]["items"]] == sequences
+    assert [seq for seq, _, _ in bodies[1]["items"]] == sequences[2:]  # from the lowest failed one
+    _put("events", [("e", "k")])
+    later = _collect(webhook, until=lambda got: any(d == "e" for b in got for _, _, d in b["items"]))
+    assert [data for _, _, data in later[-1]["items"]] == ["e"]  # the checkpoint moved past the batch
