@@ -1,10 +1,17 @@
 """Delivering async results to destinations and dead-letter targets, with retries.
 
-One kind per target: another function (invoked asynchronously with the record as its
-event), an ``http(s)://`` webhook (a Stratus extension: POST with the record as JSON), and
-queues and topics once Stratus has them. Every delivery is its own RQ job, so a slow
-webhook never holds a worker's invocation loop; a delivery that still fails after its
-retries is counted (DestinationDeliveryFailures or DeadLetterErrors) and kept for redrive.
+One kind of target per helper: another function (invoked asynchronously with the record as
+its event), a Stratus queue (``arn:aws:sqs:...``: a message with the record as its JSON
+body), a Stratus topic (``arn:aws:sns:...``: published with the record as the message), and
+an ``http(s)://`` webhook (a Stratus extension: POST with the record as JSON). A dead-letter
+target gets what Lambda sends one: the original event as the body or message, with the
+RequestID, ErrorCode and ErrorMessage attributes.
+
+Topics' http(s) subscriptions use the same job (kind ``subscription``, the request already
+shaped by ``triggers.topics``). Every delivery is its own RQ job, so a slow webhook never
+holds a worker's invocation loop; a delivery that still fails after its retries is counted
+(DestinationDeliveryFailures or DeadLetterErrors) and kept for redrive. A queue or topic
+that does not exist is such a failure.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ logger = logging.getLogger("stratus.destinations")
 
 DELIVERY_JOB = "functions_app.runtime.destinations.deliver"
 RETRY_DELAYS_SECONDS = (1, 5, 30)
+SUBSCRIPTION = "subscription"
+_FAILURE_RECORD_KINDS = {
+    "destination": "destination_delivery_failure",
+    "dead_letter": "dead_letter_error",
+    SUBSCRIPTION: "subscription_delivery_failure",
+}
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
@@ -62,16 +75,9 @@ def delivery_enqueue(
         queue.enqueue(DELIVERY_JOB, task, **options)
 
 
-def _webhook(target: str, body: dict, request_id: str) -> None:
+def _post(target: str, data: bytes, headers: dict[str, str]) -> None:
     request = urllib.request.Request(
-        target,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Stratus",
-            "X-Stratus-Request-Id": request_id,
-        },
+        target, data=data, method="POST", headers={"User-Agent": "Stratus", **headers}
     )
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
@@ -80,6 +86,46 @@ def _webhook(target: str, body: dict, request_id: str) -> None:
         raise DeliveryError(f"{target} answered {exc.code}") from None
     except (OSError, ValueError) as exc:
         raise DeliveryError(f"{target}: {exc}") from None
+
+
+def _webhook(target: str, body: dict, request_id: str) -> None:
+    headers = {"Content-Type": "application/json", "X-Stratus-Request-Id": request_id}
+    _post(target, json.dumps(body).encode(), headers)
+
+
+def _message_parts(body: dict, *, dead_letter: bool) -> tuple[str, dict[str, dict[str, str]]]:
+    """A queue's message body or a topic's message, and its attributes in SQS's and SNS's
+    shared ``{"DataType", "StringValue"}`` form. A dead-letter target gets the original event
+    with its non-empty RequestID, ErrorCode and ErrorMessage; a destination the record."""
+    if not dead_letter:
+        return json.dumps(body), {}
+    message = body.get("Message")
+    attributes = {
+        name: {"DataType": value["Type"], "StringValue": value["Value"]}
+        for name, value in (body.get("MessageAttributes") or {}).items()
+        if value.get("Value")
+    }
+    return (message if isinstance(message, str) else json.dumps(message)), attributes
+
+
+def _queue(target: str, body: dict, *, dead_letter: bool) -> None:
+    from functions_app.triggers.queues import QueueError, message_send, queue_by_arn
+
+    text, attributes = _message_parts(body, dead_letter=dead_letter)
+    try:
+        message_send(queue=queue_by_arn(target), body=text, attributes=attributes, sender_id="lambda")
+    except QueueError as exc:
+        raise DeliveryError(f"{target}: {exc.message}") from None
+
+
+def _topic(target: str, body: dict, *, dead_letter: bool) -> None:
+    from functions_app.triggers.topics import TopicError, topic_by_arn, topic_publish
+
+    text, attributes = _message_parts(body, dead_letter=dead_letter)
+    try:
+        topic_publish(topic=topic_by_arn(target), message=text, message_attributes=attributes)
+    except TopicError as exc:
+        raise DeliveryError(f"{target}: {exc.message}") from None
 
 
 def _function(target: str, body: dict) -> None:
@@ -100,17 +146,21 @@ def _function(target: str, body: dict) -> None:
         raise DeliveryError(f"{target}: {exc.message}") from None
 
 
-def send(target: str, body: dict, *, request_id: str) -> None:
+def send(target: str, body: dict, *, request_id: str, kind: str = "destination") -> None:
     """Deliver once; raise DeliveryError when the target did not take it."""
-    if target.startswith(("http://", "https://")):
+    service = target.split(":")[2] if target.startswith("arn:") and target.count(":") >= 2 else ""
+    if kind == SUBSCRIPTION:
+        _post(target, body["payload"].encode(), body["headers"])
+    elif target.startswith(("http://", "https://")):
         _webhook(target, body, request_id)
-    elif target.startswith("arn:") and ":lambda:" in target and ":function:" in target:
+    elif service == "lambda" and ":function:" in target:
         _function(target, body)
+    elif service == "sqs":
+        _queue(target, body, dead_letter=kind == "dead_letter")
+    elif service == "sns":
+        _topic(target, body, dead_letter=kind == "dead_letter")
     else:
-        service = target.split(":")[2] if target.count(":") >= 2 else target
-        raise DeliveryError(
-            f"{service} targets are not available in this Stratus version yet; kept for redrive"
-        )
+        raise DeliveryError(f"{service or target} targets are not supported by Stratus; kept for redrive")
 
 
 def deliver(task: dict) -> None:
@@ -119,7 +169,7 @@ def deliver(task: dict) -> None:
 
     connection = get_current_job().connection
     try:
-        send(task["target"], task["body"], request_id=task["request_id"])
+        send(task["target"], task["body"], request_id=task["request_id"], kind=task["kind"])
         return
     except DeliveryError as exc:
         error = str(exc)
@@ -157,7 +207,7 @@ def _failed(connection: redis.Redis, task: dict, error: str) -> None:
     record_emit(
         connection,
         {
-            "kind": "destination_delivery_failure" if task["kind"] == "destination" else "dead_letter_error",
+            "kind": _FAILURE_RECORD_KINDS.get(task["kind"], "dead_letter_error"),
             "request_id": task["request_id"],
             "function": task["function"],
             "target": task["target"],
