@@ -1,6 +1,7 @@
 from django.urls import path
 
 from functions_app.api import v1
+from functions_app.api import v1_triggers as trig
 from metrics_app import api as metrics_api
 from metrics_app import history
 
@@ -33,4 +34,36 @@ urlpatterns = [
         v1.api_v1(POST=v1.failed_deliveries_redrive_view),
         name="api-v1-failed-deliveries-redrive",
     ),
+    path("queues", v1.api_v1(GET=trig.queue_list, POST=trig.queue_create), name="api-v1-queues"),
+    path(
+        "queues/<str:name>",
+        v1.api_v1(GET=trig.queue_detail, DELETE=trig.queue_detail),
+        name="api-v1-queue",
+    ),
+    path("queues/<str:name>/messages", v1.api_v1(POST=trig.queue_send), name="api-v1-queue-messages"),
+    path("queues/<str:name>/purge", v1.api_v1(POST=trig.queue_purge), name="api-v1-queue-purge"),
+    path("streams", v1.api_v1(GET=trig.stream_list, POST=trig.stream_create), name="api-v1-streams"),
+    path(
+        "streams/<str:name>",
+        v1.api_v1(GET=trig.stream_detail, DELETE=trig.stream_detail),
+        name="api-v1-stream",
+    ),
+    path("streams/<str:name>/records", v1.api_v1(POST=trig.stream_put), name="api-v1-stream-records"),
+    path("topics", v1.api_v1(GET=trig.topic_list, POST=trig.topic_create), name="api-v1-topics"),
+    path(
+        "topics/<str:name>",
+        v1.api_v1(GET=trig.topic_detail, DELETE=trig.topic_detail),
+        name="api-v1-topic",
+    ),
+    path(
+        "topics/<str:name>/subscriptions",
+        v1.api_v1(POST=trig.topic_subscribe),
+        name="api-v1-topic-subscriptions",
+    ),
+    path(
+        "topics/<str:name>/subscriptions/<str:subscription_id>",
+        v1.api_v1(DELETE=trig.subscription_delete),
+        name="api-v1-topic-subscription",
+    ),
+    path("topics/<str:name>/publish", v1.api_v1(POST=trig.topic_publish), name="api-v1-topic-publish"),
 ]

@@ -1,0 +1,97 @@
+"""``/api/v1/`` for queues, streams and topics: what the dashboard's browser and scripts use."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("viewer", password="pw")
+    user.user_permissions.add(Permission.objects.get(codename="view_function"))
+    client.force_login(user)
+    return client
+
+
+def _post(client, path: str, body: dict):
+    return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+def test_it_creates_a_queue_sends_a_test_message_and_shows_depth(admin_client):
+    assert _post(admin_client, "/api/v1/queues", {"name": "jobs"}).status_code == 201
+    sent = _post(admin_client, "/api/v1/queues/jobs/messages", {"body": "hello"})
+    assert sent.status_code == 201 and sent.json()["messageId"]
+    listed = admin_client.get("/api/v1/queues").json()["queues"]
+    assert [(queue["name"], queue["visible"]) for queue in listed] == [("jobs", 1)]
+    assert listed[0]["arn"] == "arn:aws:sqs:us-east-1:000000000000:jobs"
+    assert _post(admin_client, "/api/v1/queues/jobs/purge", {}).status_code == 200
+    assert admin_client.get("/api/v1/queues/jobs").json()["visible"] == 0
+    bad = _post(admin_client, "/api/v1/queues/jobs/messages", {"body": ""})
+    assert bad.status_code == 400 and "MessageBody" in bad.json()["message"]
+    assert admin_client.get("/api/v1/queues/nope").status_code == 404
+    assert admin_client.delete("/api/v1/queues/jobs").status_code == 204
+
+
+def test_it_puts_records_on_a_stream_by_partition_key(admin_client):
+    created = _post(admin_client, "/api/v1/streams", {"name": "clicks", "shardCount": 4})
+    assert created.status_code == 201 and len(created.json()["shards"]) == 4
+    put = _post(
+        admin_client,
+        "/api/v1/streams/clicks/records",
+        {
+            "records": [
+                {"data": "one", "partitionKey": "user-1"},
+                {"dataBase64": base64.b64encode(b"\x00\x01").decode(), "partitionKey": "user-1"},
+                {"data": "three", "partitionKey": "user-2"},
+            ]
+        },
+    ).json()["records"]
+    assert put[0]["shardId"] == put[1]["shardId"]  # one key, one shard
+    assert int(put[1]["sequenceNumber"]) > int(put[0]["sequenceNumber"])
+    summary = admin_client.get("/api/v1/streams/clicks").json()
+    assert sum(shard["length"] for shard in summary["shards"]) == 3
+    bad = _post(admin_client, "/api/v1/streams/clicks/records", {"records": [{"data": "x"}]})
+    assert bad.status_code == 400
+
+
+def test_it_manages_topics_and_subscriptions(admin_client):
+    _post(admin_client, "/api/v1/queues", {"name": "inbox"})
+    assert _post(admin_client, "/api/v1/topics", {"name": "alerts"}).status_code == 201
+    subscribed = _post(
+        admin_client,
+        "/api/v1/topics/alerts/subscriptions",
+        {"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:000000000000:inbox"},
+    )
+    assert subscribed.status_code == 201
+    published = _post(
+        admin_client, "/api/v1/topics/alerts/publish", {"message": "disk full", "subject": "ops"}
+    )
+    assert published.status_code == 201
+    assert admin_client.get("/api/v1/queues/inbox").json()["visible"] == 1
+    topic = admin_client.get("/api/v1/topics/alerts").json()
+    assert [sub["protocol"] for sub in topic["subscriptions"]] == ["sqs"]
+    bad = _post(admin_client, "/api/v1/topics/alerts/subscriptions", {"protocol": "smtp", "endpoint": "x"})
+    assert bad.status_code == 400
+    sub_id = topic["subscriptions"][0]["id"]
+    assert admin_client.delete(f"/api/v1/topics/alerts/subscriptions/{sub_id}").status_code == 204
+    assert admin_client.get("/api/v1/topics/missing").status_code == 404
+
+
+def test_it_lets_viewers_read_but_not_write(viewer_client):
+    assert viewer_client.get("/api/v1/queues").status_code == 200
+    assert _post(viewer_client, "/api/v1/queues", {"name": "nope"}).status_code == 403
