@@ -90,6 +90,8 @@ def test_it_runs_server_redis_and_workers_and_ctrl_c_stops_every_one(tmp_path):
             time.sleep(0.2)
         assert any("redis-server" in _cmdline(pid) for pid in started)
         assert any("uvicorn" in _cmdline(pid) for pid in started)
+        for command in ("stratus_consumer", "stratus_scheduler", "stratus_poller"):
+            assert any(command in _cmdline(pid) for pid in started), f"{command} is not running"
         # The managed Redis asks for a password and listens on loopback only.
         redis_conf = (tmp_path / "data" / "redis" / "redis.conf").read_text()
         assert (

@@ -69,6 +69,14 @@ class Command(BaseCommand):
                 "metrics-consumer",
                 lambda: spawn([sys.executable, "manage.py", "stratus_consumer"], env=child_env),
             )
+            supervisor.add(
+                "scheduler",
+                lambda: spawn([sys.executable, "manage.py", "stratus_scheduler"], env=child_env),
+            )
+            supervisor.add(
+                "poller",
+                lambda: spawn([sys.executable, "manage.py", "stratus_poller"], env=child_env),
+            )
             workers = _Workers(supervisor, child_env)
             for _ in range(settings.STRATUS_WORKERS):
                 workers.add()
