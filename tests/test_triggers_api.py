@@ -95,3 +95,52 @@ def test_it_manages_topics_and_subscriptions(admin_client):
 def test_it_lets_viewers_read_but_not_write(viewer_client):
     assert viewer_client.get("/api/v1/queues").status_code == 200
     assert _post(viewer_client, "/api/v1/queues", {"name": "nope"}).status_code == 403
+
+
+def test_it_manages_schedules(admin_client):
+    _create_function("ticker")
+    created = _post(
+        admin_client,
+        "/api/v1/schedules",
+        {"name": "every-5", "function": "ticker", "expression": "rate(5 minutes)", "detail": {"job": "sync"}},
+    )
+    assert created.status_code == 201, created.content
+    shape = created.json()
+    assert shape["summary"] == "every 5 minutes" and shape["nextFireAt"]
+    assert shape["detail"] == {"job": "sync"}
+    bad = _post(
+        admin_client, "/api/v1/schedules", {"name": "x", "function": "ticker", "expression": "rate(5 minute)"}
+    )
+    assert bad.status_code == 400 and "rate" in bad.json()["message"]
+    duplicate = _post(
+        admin_client,
+        "/api/v1/schedules",
+        {"name": "every-5", "function": "ticker", "expression": "rate(1 hour)"},
+    )
+    assert duplicate.status_code == 409
+    updated = admin_client.put(
+        "/api/v1/schedules/every-5",
+        data=json.dumps({"enabled": False, "expression": "cron(0 12 * * ? *)"}),
+        content_type="application/json",
+    ).json()
+    assert updated["enabled"] is False and updated["nextFireAt"] is None
+    listed = admin_client.get("/api/v1/schedules?function=ticker").json()["schedules"]
+    assert [schedule["name"] for schedule in listed] == ["every-5"]
+    assert admin_client.delete("/api/v1/schedules/every-5").status_code == 204
+    assert admin_client.get("/api/v1/schedules/every-5").status_code == 404
+
+
+def _create_function(name: str) -> None:
+    from functions_app.services.functions import function_create
+    from tests.conftest import HELLO_PY, ROLE, make_zip
+
+    zipped = base64.b64encode(make_zip({"lambda_function.py": HELLO_PY})).decode()
+    function_create(
+        fields={
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": "lambda_function.handler",
+            "Code": {"ZipFile": zipped},
+        }
+    )

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from django.http import HttpResponse, JsonResponse
 
 from functions_app.api.v1 import _body
-from functions_app.errors import InvalidParameterValue, LambdaError, ResourceNotFound
-from functions_app.triggers import queues, streams, topics
-from functions_app.triggers.models import Queue, Stream, Topic
+from functions_app.arns import function_ref_parse
+from functions_app.errors import InvalidParameterValue, LambdaError, ResourceConflict, ResourceNotFound
+from functions_app.selectors import function_get
+from functions_app.triggers import queues, schedules, streams, topics
+from functions_app.triggers.models import Queue, Schedule, Stream, Topic
+from functions_app.triggers.schedule_expressions import schedule_describe, schedule_next_fire, schedule_parse
 
 
 def translated(handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -25,6 +28,10 @@ def translated(handler: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         except queues.QueueDoesNotExist as error:
             raise ResourceNotFound(error.message) from None
         except queues.QueueError as error:
+            raise InvalidParameterValue(error.message) from None
+        except schedules.ScheduleConflict as error:
+            raise ResourceConflict(error.message) from None
+        except schedules.ScheduleError as error:
             raise InvalidParameterValue(error.message) from None
         except topics.TopicError as error:
             if error.code == "NotFound":
@@ -217,3 +224,83 @@ def topic_publish(request, name: str):
         message_attributes=body.get("attributes"),
     )
     return JsonResponse({"messageId": message_id}, status=201)
+
+
+def _schedule_shape(schedule: Schedule) -> dict:
+    from django.utils import timezone
+
+    parsed = schedule_parse(schedule.expression, timezone=schedule.time_zone)
+    following = schedule_next_fire(parsed, timezone.now(), anchor=schedule.created_at.replace(microsecond=0))
+    return {
+        "name": schedule.name,
+        "function": schedule.function.name,
+        "qualifier": schedule.qualifier or None,
+        "expression": schedule.expression,
+        "timeZone": schedule.time_zone,
+        "description": schedule.description,
+        "summary": schedule_describe(parsed),
+        "enabled": schedule.enabled,
+        "detail": schedule.detail,
+        "nextFireAt": following.isoformat() if following and schedule.enabled else None,
+        "lastFiredFor": schedule.last_fired_for.isoformat() if schedule.last_fired_for else None,
+        "fireCount": schedule.fire_count,
+    }
+
+
+def _schedule_get(name: str) -> Schedule:
+    schedule = Schedule.objects.select_related("function").filter(name=name).first()
+    if schedule is None:
+        raise ResourceNotFound(f"Schedule {name} not found.")
+    return schedule
+
+
+@translated
+def schedule_list(request):
+    found = Schedule.objects.select_related("function")
+    if request.GET.get("function"):
+        found = found.filter(function__name=request.GET["function"])
+    return JsonResponse({"schedules": [_schedule_shape(schedule) for schedule in found[:500]]})
+
+
+@translated
+def schedule_create(request):
+    body = _body(request)
+    ref = function_ref_parse(str(body.get("function") or ""))
+    schedule = schedules.schedule_create(
+        name=str(body.get("name") or ""),
+        function=function_get(ref),
+        qualifier=ref.qualifier or body.get("qualifier") or "",
+        expression=str(body.get("expression") or ""),
+        time_zone=str(body.get("timeZone") or "UTC"),
+        enabled=body.get("enabled", True),
+        detail=body.get("detail"),
+        description=str(body.get("description") or ""),
+    )
+    return JsonResponse(_schedule_shape(schedule), status=201)
+
+
+_SCHEDULE_FIELDS = {
+    "expression": "expression",
+    "timeZone": "time_zone",
+    "enabled": "enabled",
+    "detail": "detail",
+    "description": "description",
+    "qualifier": "qualifier",
+}
+
+
+@translated
+def schedule_detail(request, name: str):
+    schedule = _schedule_get(name)
+    if request.method == "DELETE":
+        schedules.schedule_delete(schedule=schedule)
+        return HttpResponse(status=204)
+    if request.method == "PUT":
+        body = _body(request)
+        unknown = set(body) - set(_SCHEDULE_FIELDS)
+        if unknown:
+            raise InvalidParameterValue(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        schedule = schedules.schedule_update(
+            schedule=schedule, **{_SCHEDULE_FIELDS[key]: value for key, value in body.items()}
+        )
+    return JsonResponse(_schedule_shape(schedule))

@@ -66,4 +66,10 @@ urlpatterns = [
         name="api-v1-topic-subscription",
     ),
     path("topics/<str:name>/publish", v1.api_v1(POST=trig.topic_publish), name="api-v1-topic-publish"),
+    path("schedules", v1.api_v1(GET=trig.schedule_list, POST=trig.schedule_create), name="api-v1-schedules"),
+    path(
+        "schedules/<str:name>",
+        v1.api_v1(GET=trig.schedule_detail, PUT=trig.schedule_detail, DELETE=trig.schedule_detail),
+        name="api-v1-schedule",
+    ),
 ]
