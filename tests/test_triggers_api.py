@@ -144,3 +144,16 @@ def _create_function(name: str) -> None:
             "Code": {"ZipFile": zipped},
         }
     )
+
+
+def test_every_api_v1_route_is_in_the_openapi_document(admin_client):
+    from functions_app.api import v1_urls
+
+    documented = set(admin_client.get("/api/v1/openapi.json").json()["paths"])
+    for pattern in v1_urls.urlpatterns:
+        route = "/" + str(pattern.pattern).replace("<str:", "{").replace(">", "}")
+        if route == "/openapi.json":
+            continue
+        route = route.replace("{function_name}", "{function}").replace("{request_id}", "{requestId}")
+        route = route.replace("{subscription_id}", "{subscriptionId}")
+        assert route in documented, f"{route} is not in the OpenAPI document"

@@ -276,3 +276,8 @@ OPENAPI = {
         }
     },
 }
+
+# The trigger routes live in their own module; their paths join the document here.
+from functions_app.api.openapi_triggers import PATHS as _TRIGGER_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_TRIGGER_PATHS)
