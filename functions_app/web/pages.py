@@ -21,6 +21,7 @@ from functions_app.services.artifacts import artifact_read
 from functions_app.services.functions import function_create
 from functions_app.web.access import editor_required, function_for, viewer_required
 from functions_app.web.blueprints import blueprint, zip_files, zip_text_files
+from functions_app.web.triggers import function_triggers
 from metrics_app.history import invocation_filter, phases
 from metrics_app.models import InvocationRecord, LogEvent, MetricPoint
 
@@ -214,6 +215,7 @@ def function_detail(request, name: str, *, form_errors: dict | None = None, stat
             environment_text="\n".join(f"{key}={value}" for key, value in latest.environment.items()),
             tags_text="\n".join(f"{key}={value}" for key, value in function.tags.items()),
             runtimes=list(available_runtimes()),
+            triggers=function_triggers(function, base_url=request.build_absolute_uri("/")),
         )
     return render(request, "functions/detail.html", context, status=status)
 
