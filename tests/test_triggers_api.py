@@ -157,3 +157,18 @@ def test_every_api_v1_route_is_in_the_openapi_document(admin_client):
         route = route.replace("{function_name}", "{function}").replace("{request_id}", "{requestId}")
         route = route.replace("{subscription_id}", "{subscriptionId}")
         assert route in documented, f"{route} is not in the OpenAPI document"
+
+
+def test_a_new_queue_or_stream_starts_empty_whatever_its_namesake_left_in_redis(admin_client):
+    from functions_app.triggers.models import Queue, Stream
+
+    _post(admin_client, "/api/v1/queues", {"name": "reborn"})
+    _post(admin_client, "/api/v1/queues/reborn/messages", {"body": "old"})
+    _post(admin_client, "/api/v1/streams", {"name": "reborn"})
+    _post(admin_client, "/api/v1/streams/reborn/records", {"records": [{"data": "old", "partitionKey": "k"}]})
+    Queue.objects.all().delete()  # rows gone (say, a database restored from backup), messages not
+    Stream.objects.all().delete()
+    _post(admin_client, "/api/v1/queues", {"name": "reborn"})
+    _post(admin_client, "/api/v1/streams", {"name": "reborn"})
+    assert admin_client.get("/api/v1/queues/reborn").json()["visible"] == 0
+    assert admin_client.get("/api/v1/streams/reborn").json()["shards"][0]["length"] == 0

@@ -198,9 +198,12 @@ def queue_create(*, name: str, attributes: dict | None = None, tags: dict | None
         return existing
     try:
         with transaction.atomic():
-            return Queue.objects.create(name=name, attributes=cleaned, tags=tags or {})
+            queue = Queue.objects.create(name=name, attributes=cleaned, tags=tags or {})
     except IntegrityError:  # created concurrently
         return Queue.objects.get(name=name)
+    # A new queue starts empty, whatever a queue of the same name left behind in Redis.
+    queue_store().drop(name)
+    return queue
 
 
 def queue_attributes_set(*, queue: Queue, attributes: dict) -> Queue:

@@ -70,9 +70,12 @@ def stream_create(*, name: str, shard_count: int = 1) -> Stream:
         raise InvalidParameterValue(f"ShardCount must be an integer from 1 to {MAX_SHARDS}.")
     try:
         with transaction.atomic():
-            return Stream.objects.create(name=name, shard_count=shard_count)
+            stream = Stream.objects.create(name=name, shard_count=shard_count)
     except IntegrityError:
         raise ResourceConflict(f"Stream {name} already exists.") from None
+    # A new stream starts empty, whatever a stream of the same name left behind in Redis.
+    redis_client().delete(*(shard_key(name, shard) for shard in range(MAX_SHARDS)))
+    return stream
 
 
 def stream_get(name: str) -> Stream:
