@@ -279,3 +279,57 @@ def test_it_retries_a_stream_batch_from_the_first_reported_failure(reporter, web
     _put("events", [("e", "k")])
     later = _collect(webhook, until=lambda got: any(d == "e" for b in got for _, _, d in b["items"]))
     assert [data for _, _, data in later[-1]["items"]] == ["e"]  # the checkpoint moved past the batch
+
+
+ECHO_EVENT_PY = """
+import json, os, urllib.request
+
+def handler(event, context):
+    request = urllib.request.Request(os.environ["HOOK"], data=json.dumps(event).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+"""
+
+
+def test_it_sends_aws_event_shapes_for_queues_and_streams(create_function, webhook, lambda_client, sqs):
+    import base64
+    import hashlib
+
+    create_function(
+        "shapes",
+        Code={"ZipFile": make_zip({"lambda_function.py": ECHO_EVENT_PY})},
+        Environment={"Variables": {"HOOK": webhook.url}},
+    )
+    queue_url = sqs.create_queue(QueueName="shaped")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody='{"n": 1}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}},
+    )
+    lambda_client.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="shapes")
+    record = webhook.wait(1, timeout=60)[0][1]["Records"][0]
+    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == queue_arn
+    assert record["awsRegion"] == "us-east-1" and record["body"] == '{"n": 1}'
+    assert record["md5OfBody"] == hashlib.md5(b'{"n": 1}').hexdigest()
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"] == {
+        "kind": {"stringValue": "test", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    }
+    assert record["receiptHandle"] and record["messageId"]
+
+    stream_arn = _stream("shaped-stream")
+    (sequence,) = _put("shaped-stream", [('{"page": "/"}', "user-9")])
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName="shapes", StartingPosition="TRIM_HORIZON"
+    )
+    record = webhook.wait(1, timeout=60)[0][1]["Records"][0]
+    assert record["eventSource"] == "aws:kinesis" and record["eventName"] == "aws:kinesis:record"
+    assert record["eventSourceARN"] == stream_arn
+    assert record["eventID"] == f"shardId-000000000000:{sequence}"
+    kinesis = record["kinesis"]
+    assert kinesis["partitionKey"] == "user-9" and kinesis["sequenceNumber"] == sequence
+    assert base64.b64decode(kinesis["data"]) == b'{"page": "/"}'
+    assert kinesis["kinesisSchemaVersion"] == "1.0" and kinesis["approximateArrivalTimestamp"] > 1.7e9

@@ -42,21 +42,22 @@ def sqs_record(message: ReceivedMessage, *, arn: str) -> dict:
             "SenderId": message.sender_id,
             "ApproximateFirstReceiveTimestamp": str(message.first_receive_ms),
         },
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "binaryValue": value.get("BinaryValue"),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": value["DataType"],
-            }
-            for name, value in message.attributes.items()
-        },
+        "messageAttributes": {name: _attribute(value) for name, value in message.attributes.items()},
         "md5OfBody": message.md5_of_body,
         "eventSource": "aws:sqs",
         "eventSourceARN": arn,
         "awsRegion": settings.STRATUS_REGION,
     }
+
+
+def _attribute(value: dict) -> dict:
+    """A message attribute as Lambda's SQS event spells it (camelCase; no null members)."""
+    shaped = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+    if value.get("StringValue") is not None:
+        shaped["stringValue"] = value["StringValue"]
+    if value.get("BinaryValue") is not None:
+        shaped["binaryValue"] = value["BinaryValue"]
+    return shaped
 
 
 def _batch(store, queue_settings, *, size: int, window: float, stop) -> list[ReceivedMessage]:
