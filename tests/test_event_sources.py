@@ -333,3 +333,26 @@ def test_it_sends_aws_event_shapes_for_queues_and_streams(create_function, webho
     assert kinesis["partitionKey"] == "user-9" and kinesis["sequenceNumber"] == sequence
     assert base64.b64decode(kinesis["data"]) == b'{"page": "/"}'
     assert kinesis["kinesisSchemaVersion"] == "1.0" and kinesis["approximateArrivalTimestamp"] > 1.7e9
+
+
+def test_a_partial_batch_response_with_a_malformed_identifier_fails_the_whole_batch():
+    from functions_app.triggers.models import EventSourceMapping
+    from functions_app.triggers.pollers.base import BatchOutcome, batch_item_failures
+
+    mapping = EventSourceMapping(kind="stream", config={"FunctionResponseTypes": ["ReportBatchItemFailures"]})
+
+    def failures(payload: bytes):
+        outcome = BatchOutcome(True, False, payload, None, "$LATEST", "r")
+        return batch_item_failures(mapping, outcome, ["1", "2"])
+
+    assert failures(b'{"batchItemFailures": []}') == set()
+    assert failures(b"null") == set()
+    assert failures(b'{"batchItemFailures": [{"itemIdentifier": "2"}]}') == {"2"}
+    for whole_batch in (
+        b'{"batchItemFailures": [{"itemIdentifier": {"partition": "t-0", "offset": 2}}]}',
+        b'{"batchItemFailures": [{"itemIdentifier": "9"}]}',
+        b'{"batchItemFailures": [{"itemIdentifier": ""}]}',
+        b'{"batchItemFailures": [{"wrongKey": "1"}]}',
+        b"not json",
+    ):
+        assert failures(whole_batch) is None, whole_batch

@@ -64,6 +64,19 @@ class Leases:
         self._release(keys=[self.key(unit)], args=[self.owner])
 
 
+class ProcessingResult:
+    """A mapping's LastProcessingResult, written only when it changes."""
+
+    def __init__(self, mapping_id) -> None:
+        self.mapping_id = mapping_id
+        self.current: str | None = None
+
+    def set(self, text: str) -> None:
+        if text != self.current:
+            EventSourceMapping.objects.filter(uuid=self.mapping_id).update(last_processing_result=text[:256])
+            self.current = text
+
+
 def mapping_load(mapping_id) -> EventSourceMapping | None:
     """The mapping as it is now, or None when it was deleted or disabled."""
     mapping = EventSourceMapping.objects.select_related("function").filter(uuid=mapping_id).first()
@@ -128,7 +141,7 @@ def batch_item_failures(
     failed = set()
     for failure in failures:
         item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-        if not item or item not in known:
+        if not isinstance(item, str) or not item or item not in known:
             return None  # an empty, null or unknown identifier fails the whole batch
         failed.add(item)
     return failed
