@@ -500,3 +500,18 @@ def test_it_creates_a_queue_sends_a_message_and_adds_a_function_url_in_the_brows
     expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/lambda-url/[a-z0-9]{32}/$"))
     expect(page.locator("#function-urls")).to_contain_text("https://app.example")
     queues.queue_delete(queue=Queue.objects.get(name=name))
+
+
+def test_the_monitor_tab_charts_iterator_age_only_for_a_function_fed_by_a_stream():
+    function = _function("fed")
+    client = _client(_admin())
+    assert 'data-metric="IteratorAge"' not in client.get("/functions/fed/?tab=monitor").content.decode()
+    stream = streams.stream_create(name=_unique("feed"))
+    mappings.mapping_create(
+        fields={
+            "FunctionName": function.name,
+            "EventSourceArn": streams.stream_arn(stream.name),
+            "StartingPosition": "LATEST",
+        }
+    )
+    assert 'data-metric="IteratorAge"' in client.get("/functions/fed/?tab=monitor").content.decode()

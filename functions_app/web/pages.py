@@ -204,6 +204,11 @@ def function_detail(request, name: str, *, form_errors: dict | None = None, stat
     elif tab == "invocations":
         records = invocation_filter(function.name, request.GET)
         context.update(invocations=list(records[:100]), filters=request.GET)
+    elif tab == "monitor":
+        # IteratorAge means something only where a stream or Kafka feeds the function.
+        context["has_stream_source"] = function.event_source_mappings.filter(
+            kind__in=("stream", "kafka")
+        ).exists()
     elif tab == "async":
         context["failed_events"] = list(FailedEvent.objects.filter(function=function)[:100])
         context["failed_deliveries"] = list(function.failed_deliveries.all()[:100])
