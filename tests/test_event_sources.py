@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
@@ -356,3 +357,63 @@ def test_a_partial_batch_response_with_a_malformed_identifier_fails_the_whole_ba
         b"not json",
     ):
         assert failures(whole_batch) is None, whole_batch
+
+
+WINDOW_PY = """
+import json, os, urllib.request
+
+def handler(event, context):
+    state = event.get("state") or {}
+    count = state.get("count", 0) + len(event["Records"])
+    report = {"final": event["isFinalInvokeForWindow"], "records": len(event["Records"]),
+              "state": state, "window": event["window"], "shardId": event["shardId"],
+              "arn": event["eventSourceARN"]}
+    request = urllib.request.Request(os.environ["HOOK"], data=json.dumps(report).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+    return {"state": {"count": count}}
+"""
+
+
+def test_it_aggregates_a_tumbling_window_and_closes_it_with_a_final_invocation(
+    create_function, webhook, lambda_client
+):
+    create_function(
+        "windowed",
+        Code={"ZipFile": make_zip({"lambda_function.py": WINDOW_PY})},
+        Environment={"Variables": {"HOOK": webhook.url}},
+    )
+    arn = _stream("metrics")
+    invalid = lambda_client.exceptions.InvalidParameterValueException
+    with pytest.raises(invalid, match="ParallelizationFactor 1"):
+        lambda_client.create_event_source_mapping(
+            EventSourceArn=arn,
+            FunctionName="windowed",
+            StartingPosition="TRIM_HORIZON",
+            TumblingWindowInSeconds=2,
+            ParallelizationFactor=2,
+        )
+    _put("metrics", [("a", "k"), ("b", "k"), ("c", "k")])
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName="windowed",
+        StartingPosition="TRIM_HORIZON",
+        TumblingWindowInSeconds=2,
+    )
+    reports = _collect(webhook, until=lambda got: any(report["final"] for report in got), timeout=30)
+    working, final = reports[:-1], reports[-1]
+    assert sum(report["records"] for report in working) == 3
+    assert working[0]["state"] == {}
+    assert final == {
+        **final,
+        "records": 0,
+        "state": {"count": 3},
+        "shardId": "shardId-000000000000",
+        "arn": arn,
+    }
+    start = datetime.fromisoformat(final["window"]["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(final["window"]["end"].replace("Z", "+00:00"))
+    assert (end - start).total_seconds() == 2
+    _put("metrics", [("d", "k")])  # a later window starts from an empty state
+    later = _collect(webhook, until=lambda got: any(report["records"] for report in got), timeout=30)
+    assert [report["state"] for report in later if report["records"]][0] == {}

@@ -100,11 +100,16 @@ def _config_check(kind: str, fields: dict, current: dict) -> dict:
         if fields.get(name) is None:
             continue
         value = fields[name]
-        if kinds and kind not in kinds and not (kind == "kafka" and name != "ParallelizationFactor"):
+        kafka_allowed = kind == "kafka" and name not in ("ParallelizationFactor", "TumblingWindowInSeconds")
+        if kinds and kind not in kinds and not kafka_allowed:
             raise InvalidParameterValue(f"{name} is not supported for this event source.")
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise InvalidParameterValue(f"{name} must be an integer from {low} to {high}, got {value!r}.")
         config[name] = value
+    if config.get("TumblingWindowInSeconds") and config.get("ParallelizationFactor", 1) > 1:
+        raise InvalidParameterValue(
+            "TumblingWindowInSeconds needs ParallelizationFactor 1: a window's state follows one shard in order."
+        )
     config.setdefault("BatchSize", _DEFAULT_BATCH[kind])
     config.setdefault("MaximumBatchingWindowInSeconds", 0)
     if kind == "sqs" and config["BatchSize"] > 10 and config["MaximumBatchingWindowInSeconds"] < 1:

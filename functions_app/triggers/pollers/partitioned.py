@@ -9,7 +9,9 @@ processes Kinesis shards:
   halves with BisectBatchOnFunctionError, retried from the lowest failed sequence number with
   ReportBatchItemFailures, and records older than MaximumRecordAgeInSeconds are not retried;
   what is given up goes to the OnFailure destination with the batch's description;
-- throttles are retried without counting.
+- throttles are retried without counting;
+- with TumblingWindowInSeconds, records are run window by window with the window's state
+  (``windows``).
 
 A source (``PartitionSource``) only reads, checkpoints and shapes events; the same logic
 serves Redis Streams and Kafka, so the Kafka path is tested on Redis Streams.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +31,7 @@ from functions_app.arns import function_arn
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.filter_patterns import patterns_match
+from functions_app.triggers.pollers import windows
 from functions_app.triggers.pollers.base import (
     BatchOutcome,
     backoff,
@@ -91,7 +95,10 @@ def run(mapping_id, source: PartitionSource, stop) -> None:
         if mapping is None:
             return
         batch = _read_batch(source, mapping.config, stop)
+        windowed = bool(mapping.config.get("TumblingWindowInSeconds"))
         if not batch:
+            if windowed:
+                windows.close_if_due(mapping, source, stop)
             continue
         filters = (mapping.config.get("FilterCriteria") or {}).get("Filters") or []
         patterns = [json.loads(entry["Pattern"]) for entry in filters]
@@ -111,7 +118,9 @@ def run(mapping_id, source: PartitionSource, stop) -> None:
         groups: dict[int, list[LogRecord]] = {}
         for record in kept:
             groups.setdefault(_group(record.key, factor), []).append(record)
-        if len(groups) <= 1:
+        if windowed:
+            done = windows.process(mapping, source, kept, stop)
+        elif len(groups) <= 1:
             done = all(_process(mapping, source, group, stop) for group in groups.values())
         else:
             with ThreadPoolExecutor(max_workers=len(groups)) as pool:
@@ -134,8 +143,19 @@ def _process_in_thread(mapping, source, records, stop) -> bool:
         connection.close()
 
 
-def _process(mapping, source: PartitionSource, records: list[LogRecord], stop) -> bool:
-    """Run ``records`` to success or to failure handling; False only when stopped first."""
+def _process(
+    mapping,
+    source: PartitionSource,
+    records: list[LogRecord],
+    stop,
+    *,
+    extra: Callable[[], dict] | None = None,
+    succeeded: Callable[[BatchOutcome], None] | None = None,
+) -> bool:
+    """Run ``records`` to success or to failure handling; False only when stopped first.
+
+    ``extra`` adds members to each invocation's event (a tumbling window's); ``succeeded`` sees
+    each invocation that returned without an error."""
     config = mapping.config
     max_retries = config.get("MaximumRetryAttempts", -1)
     max_age = config.get("MaximumRecordAgeInSeconds", -1)
@@ -152,12 +172,14 @@ def _process(mapping, source: PartitionSource, records: list[LogRecord], stop) -
                 batch = [record for record in batch if record not in expired]
             if not batch:
                 continue
-        outcome = batch_invoke(mapping, source.event(batch))
+        outcome = batch_invoke(mapping, {**source.event(batch), **(extra() if extra else {})})
         if outcome.throttled:
             if sleep_unless(stop, backoff(attempts)):
                 return False
             pending.insert(0, (batch, attempts))
             continue
+        if outcome.ok and succeeded is not None:
+            succeeded(outcome)
         failed = batch_item_failures(mapping, outcome, [record.position for record in batch])
         if failed == set():
             continue
