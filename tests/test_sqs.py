@@ -205,3 +205,15 @@ def test_it_refuses_unsigned_calls(live_server_url):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request)
     assert error.value.code in (400, 403)
+
+
+def test_the_aws_cli_drives_stratus_queues(aws_cli):
+    created = json.loads(aws_cli("sqs", "create-queue", "--queue-name", "cli-queue").stdout)
+    url = created["QueueUrl"]
+    aws_cli("sqs", "send-message", "--queue-url", url, "--message-body", '{"id": 1}')
+    received = json.loads(aws_cli("sqs", "receive-message", "--queue-url", url).stdout)["Messages"]
+    assert received[0]["Body"] == '{"id": 1}'
+    aws_cli("sqs", "delete-message", "--queue-url", url, "--receipt-handle", received[0]["ReceiptHandle"])
+    missing = aws_cli("sqs", "get-queue-url", "--queue-name", "nope", check=False)
+    # The CLI names the error as SQS does: by its query-protocol code.
+    assert missing.returncode != 0 and "AWS.SimpleQueueService.NonExistentQueue" in missing.stderr
