@@ -35,7 +35,8 @@ def _redis() -> dict:
 
 
 def platform_status() -> dict:
-    """Workers alive (and whether they sandbox) and metrics consumers, from Redis."""
+    """Workers alive (and whether they sandbox), metrics consumers, schedulers and event
+    source pollers, from Redis."""
     from functions_app.runtime.redis_client import redis_client
     from functions_app.runtime.routing import workers_alive
 
@@ -47,7 +48,13 @@ def platform_status() -> dict:
             consumers += group.get("consumers") or 0
     except redis.ResponseError:
         pass
+    from functions_app.triggers.presence import alive_list
+
+    pollers = alive_list(connection, "poller")
     return {
+        "pollers": len(pollers),
+        "poller_units": sum(poller.get("units", 0) for poller in pollers),
+        "schedulers": len(alive_list(connection, "scheduler")),
         "workers": len(alive),
         "unsandboxed_workers": sum(1 for status in alive.values() if status.get("sandbox") is False),
         "consumers": consumers,
@@ -76,5 +83,14 @@ def health_report() -> dict:
         report["consumers"] = {
             "status": "ok" if status.get("consumers") else "warning",
             "registered": status.get("consumers", 0),
+        }
+        report["schedulers"] = {
+            "status": "ok" if status.get("schedulers") else "warning",
+            "alive": status.get("schedulers", 0),
+        }
+        report["pollers"] = {
+            "status": "ok" if status.get("pollers") else "warning",
+            "alive": status.get("pollers", 0),
+            "units": status.get("poller_units", 0),
         }
     return report

@@ -92,6 +92,14 @@ def test_it_runs_server_redis_and_workers_and_ctrl_c_stops_every_one(tmp_path):
         assert any("uvicorn" in _cmdline(pid) for pid in started)
         for command in ("stratus_consumer", "stratus_scheduler", "stratus_poller"):
             assert any(command in _cmdline(pid) for pid in started), f"{command} is not running"
+        deadline = time.monotonic() + 20
+        while True:  # the scheduler and the poller mark themselves alive once they are going
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                health = json.loads(response.read())
+            if health["schedulers"]["alive"] >= 1 and health["pollers"]["alive"] >= 1:
+                break
+            assert time.monotonic() < deadline, f"no scheduler or poller reported in: {health}"
+            time.sleep(0.3)
         # The managed Redis asks for a password and listens on loopback only.
         redis_conf = (tmp_path / "data" / "redis" / "redis.conf").read_text()
         assert (

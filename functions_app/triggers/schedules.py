@@ -38,6 +38,7 @@ from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import qualifier_exists_check
 from functions_app.services.events import event_accept_for
 from functions_app.triggers.models import Schedule
+from functions_app.triggers.presence import alive_mark
 from functions_app.triggers.schedule_expressions import (
     Rate,
     ScheduleExpressionError,
@@ -176,6 +177,9 @@ def scheduler_tick(*, now: datetime, connection: redis.Redis) -> int:
     return fired
 
 
+_SCHEDULER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
 def scheduler_run(
     *, stop_event: threading.Event | None = None, connection: redis.Redis | None = None
 ) -> None:
@@ -191,6 +195,7 @@ def scheduler_run(
     while not stop_event.is_set():
         try:
             scheduler_tick(now=timezone.now(), connection=connection)
+            alive_mark(connection, "scheduler", _SCHEDULER_ID)
             failures = 0
             delay = 1.0 - time.time() % 1.0 + 0.005
         except (redis.RedisError, DatabaseError) as error:

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import EventSourceMapping
 from functions_app.triggers.pollers.base import Leases
+from functions_app.triggers.presence import alive_mark
 
 logger = logging.getLogger("stratus.pollers")
 
@@ -47,6 +48,7 @@ class Poller:
         self.running: dict[str, tuple[threading.Thread, threading.Event]] = {}
 
     def tick(self) -> None:
+        alive_mark(self.leases.redis, "poller", self.owner, units=len(self.running))
         mappings = list(EventSourceMapping.objects.select_related("function"))
         wanted: dict[str, EventSourceMapping] = {}
         for mapping in mappings:
