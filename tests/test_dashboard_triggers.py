@@ -515,3 +515,35 @@ def test_the_monitor_tab_charts_iterator_age_only_for_a_function_fed_by_a_stream
         }
     )
     assert 'data-metric="IteratorAge"' in client.get("/functions/fed/?tab=monitor").content.decode()
+
+
+def test_it_adds_rabbitmq_and_kafka_sources_from_the_configuration_tab(settings):
+    settings.STRATUS_MQ_BROKERS = "local=amqp://guest:guest@127.0.0.1:5672/"
+    function = _function("broker-fed")
+    client = _client(_admin())
+    page = client.get("/functions/broker-fed/?tab=configuration").content.decode()
+    assert 'id="mapping-create-rabbitmq"' in page and "<option>local</option>" in page
+    flashes = _post(
+        client,
+        "/functions/broker-fed/triggers",
+        {"action": "mapping-create-rabbitmq", "broker": "local", "queue": "orders", "batch_size": "50"},
+    )
+    assert flashes == ["RabbitMQ queue orders on local now feeds broker-fed."]
+    flashes = _post(
+        client,
+        "/functions/broker-fed/triggers",
+        {"action": "mapping-create-kafka", "bootstrap_servers": "k1:9092, k2:9092", "topic": "clicks"},
+    )
+    assert flashes == ["Kafka topic clicks now feeds broker-fed."]
+    kinds = {mapping.kind: mapping for mapping in function.event_source_mappings.all()}
+    assert kinds["rabbitmq"].config["Queues"] == ["orders"] and kinds["rabbitmq"].config["BatchSize"] == 50
+    assert kinds["kafka"].config["SelfManagedEventSource"]["Endpoints"]["KAFKA_BOOTSTRAP_SERVERS"] == [
+        "k1:9092",
+        "k2:9092",
+    ]
+    flashes = _post(
+        client,
+        "/functions/broker-fed/triggers",
+        {"action": "mapping-create-rabbitmq", "broker": "elsewhere", "queue": "orders"},
+    )
+    assert len(flashes) == 1 and "STRATUS_MQ_BROKERS" in flashes[0]

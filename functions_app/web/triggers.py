@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponseBadRequest
@@ -125,6 +126,7 @@ def function_triggers(function: Function, *, base_url: str) -> dict:
         ],
         "auth_types": FunctionUrlConfig.AuthType.values,
         "starting_positions": STARTING_POSITIONS,
+        "mq_brokers": _mq_broker_names(),
     }
 
 
@@ -199,6 +201,46 @@ def _mapping_create(function: Function, post) -> str:
     return f"{_source_name(mapping.source)} now feeds {function.name}."
 
 
+def _mq_broker_names() -> list[str]:
+    return [
+        entry.split("=", 1)[0].strip() for entry in settings.STRATUS_MQ_BROKERS.split(",") if "=" in entry
+    ]
+
+
+def _batch_fields(post) -> dict:
+    value = _number(post.get("batch_size"))
+    return {} if value is None else {"BatchSize": value}
+
+
+def _mapping_create_rabbitmq(function: Function, post) -> str:
+    broker = post.get("broker", "")
+    arn = f"arn:aws:mq:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:broker:{broker}:stratus"
+    queue = post.get("queue", "").strip()
+    mappings.mapping_create(
+        fields={
+            "FunctionName": function.name,
+            "EventSourceArn": arn,
+            "Queues": [queue],
+            **_batch_fields(post),
+        }
+    )
+    return f"RabbitMQ queue {queue} on {broker} now feeds {function.name}."
+
+
+def _mapping_create_kafka(function: Function, post) -> str:
+    servers = [server for server in post.get("bootstrap_servers", "").replace(",", " ").split() if server]
+    topic = post.get("topic", "").strip()
+    fields = {
+        "FunctionName": function.name,
+        "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": servers}},
+        "Topics": [topic],
+        "StartingPosition": post.get("starting_position") or "TRIM_HORIZON",
+        **_batch_fields(post),
+    }
+    mappings.mapping_create(fields=fields)
+    return f"Kafka topic {topic} now feeds {function.name}."
+
+
 def _mapping_enable(function: Function, post) -> str:
     mapping = _owned(function.event_source_mappings, uuid=_uuid(post.get("mapping")))
     enabled = post.get("enabled") == "true"
@@ -221,6 +263,8 @@ FUNCTION_ACTIONS: dict[str, Callable[[Function, dict], str]] = {
     "subscribe": _subscribe,
     "unsubscribe": _unsubscribe,
     "mapping-create": _mapping_create,
+    "mapping-create-rabbitmq": _mapping_create_rabbitmq,
+    "mapping-create-kafka": _mapping_create_kafka,
     "mapping-enable": _mapping_enable,
     "mapping-delete": _mapping_delete,
 }
