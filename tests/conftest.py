@@ -119,7 +119,11 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
             time.sleep(0.1)
     yield url
     process.terminate()
-    process.wait(timeout=15)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
     log.close()
 
 
@@ -153,6 +157,7 @@ def stratus_workers(live_server_url, tmp_path_factory):
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
+            worker.wait()
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +171,7 @@ def stratus_consumer(live_server_url, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -184,6 +190,7 @@ def stratus_pollers(live_server_url, tmp_path_factory):
             poller.wait(timeout=20)
         except subprocess.TimeoutExpired:
             poller.kill()
+            poller.wait()  # gone before the test database is dropped
 
 
 def signed_get(url: str, key: tuple[str, str], path: str) -> dict:

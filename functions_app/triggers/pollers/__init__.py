@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from django.db import close_old_connections
@@ -95,12 +96,17 @@ class Poller:
         finally:
             close_old_connections()
 
-    def stop_all(self) -> None:
+    def stop_all(self, *, grace_seconds: float = 10) -> None:
+        """Ask every unit to stop and give them, together, ``grace_seconds`` to finish; a unit
+        still busy after that (a long invocation) is abandoned with the process, and its
+        batch comes back to whoever takes the unit next."""
         for _, stop in self.running.values():
             stop.set()
+        deadline = time.monotonic() + grace_seconds
         for unit, (thread, _) in self.running.items():
-            thread.join(timeout=15)
-            self.leases.release(unit)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if not thread.is_alive():
+                self.leases.release(unit)
         self.running.clear()
 
 
