@@ -473,7 +473,9 @@ def test_it_will_not_touch_another_functions_mapping_or_subscription(wired):
 
 
 @pytest.mark.slow
-def test_it_creates_a_queue_sends_a_message_and_adds_a_function_url_in_the_browser(page: Page):
+def test_it_creates_a_queue_sends_a_message_and_adds_a_function_url_in_the_browser(
+    page: Page, stratus_workers
+):
     _function("hooked")
     name = _unique("orders")
 
