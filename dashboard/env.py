@@ -59,6 +59,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_int_list(name: str, default: list[int], *, minimum: int | None = None) -> list[int]:
+    """A comma-separated list of integers, each at least ``minimum``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return list(default)
+    try:
+        values = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be comma-separated integers, got {raw!r}") from None
+    if minimum is not None and any(value < minimum for value in values):
+        raise ImproperlyConfigured(f"{name} values must be at least {minimum}, got {raw!r}")
+    return values
+
+
 def secret_in_file(path: Path, *, length: int = 50) -> str:
     """Return the secret kept in ``path``, generating it (mode 0600) on first use.
 

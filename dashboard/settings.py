@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 import plotly
 
-from dashboard.env import env_bool, env_choice, env_int, env_list, env_str, secret_in_file
+from dashboard.env import env_bool, env_choice, env_int, env_int_list, env_list, env_str, secret_in_file
 from dashboard.managed_redis import managed_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -176,6 +176,8 @@ STRATUS_WORKERS_MAX = env_int("STRATUS_WORKERS_MAX", max(4, STRATUS_WORKERS), mi
 STRATUS_ENV_IDLE_SECONDS = env_int("STRATUS_ENV_IDLE_SECONDS", 600, minimum=1)
 # Asynchronous invocation: a function error is retried after 1x, then 2x this delay.
 STRATUS_ASYNC_RETRY_BASE_SECONDS = env_int("STRATUS_ASYNC_RETRY_BASE_SECONDS", 60, minimum=0)
+# Delays before each retry of a destination, dead-letter or topic delivery (seconds).
+STRATUS_DELIVERY_RETRY_SECONDS = env_int_list("STRATUS_DELIVERY_RETRY_SECONDS", [1, 5, 30], minimum=0)
 STRATUS_SANDBOX = env_choice("STRATUS_SANDBOX", "on", ("on", "off"))
 
 LOGGING = {

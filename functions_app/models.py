@@ -267,13 +267,24 @@ class FailedEvent(models.Model):
 
 
 class FailedDelivery(models.Model):
-    """A destination or dead-letter delivery that still failed after its retries."""
+    """A destination, dead-letter or topic delivery that still failed after its retries: a
+    function's (destinations, DLQ) or a topic's (its http(s) subscriptions)."""
 
     class Kind(models.TextChoices):
         DESTINATION = "destination"
         DEAD_LETTER = "dead_letter"
+        SUBSCRIPTION = "subscription"
 
-    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="failed_deliveries")
+    function = models.ForeignKey(
+        Function, on_delete=models.CASCADE, related_name="failed_deliveries", null=True, blank=True
+    )
+    topic = models.ForeignKey(
+        "functions_app.Topic",
+        on_delete=models.CASCADE,
+        related_name="failed_deliveries",
+        null=True,
+        blank=True,
+    )
     request_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     target = models.CharField(max_length=1024)

@@ -142,6 +142,7 @@ def stratus_workers(live_server_url, tmp_path_factory):
             logs / f"worker-{slot}.log",
             STRATUS_ENV_IDLE_SECONDS="600",
             STRATUS_ASYNC_RETRY_BASE_SECONDS="1",
+            STRATUS_DELIVERY_RETRY_SECONDS="1,1,1",
         )
         for slot in (1, 2)
     ]

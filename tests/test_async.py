@@ -276,7 +276,7 @@ def test_it_keeps_a_failed_webhook_delivery_for_redrive(
         FunctionName="async-badhook", DestinationConfig={"OnSuccess": {"Destination": webhook.url}}
     )
     lambda_client.invoke(FunctionName="async-badhook", InvocationType="Event", Payload=b"{}")
-    attempts = webhook.wait(4, timeout=60)  # the first try and three retries (1 s, 5 s, 30 s apart)
+    attempts = webhook.wait(4, timeout=60)  # the first try and three retries (STRATUS_DELIVERY_RETRY_SECONDS)
     assert len(attempts) == 4
     deadline = time.monotonic() + 10
     while not FailedDelivery.objects.filter(function__name="async-badhook").exists():

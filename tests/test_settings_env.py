@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import env_bool, env_choice, env_int, env_list, env_str, secret_in_file
+from dashboard.env import env_bool, env_choice, env_int, env_int_list, env_list, env_str, secret_in_file
 from functions_app.crypto import secret_decrypt, secret_encrypt
 from tests.conftest import ROOT, stratus_env
 
@@ -171,3 +171,14 @@ def test_it_cannot_decrypt_with_another_secret_key(settings):
 
     with pytest.raises(InvalidToken):
         secret_decrypt(ciphertext)
+
+
+def test_it_reads_a_list_of_integers_and_refuses_a_bad_one(monkeypatch):
+    monkeypatch.setenv("STRATUS_TEST_INTS", "1, 5,30")
+    assert env_int_list("STRATUS_TEST_INTS", [2], minimum=0) == [1, 5, 30]
+    monkeypatch.setenv("STRATUS_TEST_INTS", "")
+    assert env_int_list("STRATUS_TEST_INTS", [2], minimum=0) == [2]
+    for bad in ("1,two", "1,-5"):
+        monkeypatch.setenv("STRATUS_TEST_INTS", bad)
+        with pytest.raises(ImproperlyConfigured, match="STRATUS_TEST_INTS"):
+            env_int_list("STRATUS_TEST_INTS", [2], minimum=0)

@@ -280,3 +280,33 @@ def test_it_refuses_unknown_topics_bad_names_protocols_endpoints_and_messages(sq
             topic_publish(topic=topic, message=message, **extra)
         assert error.value.code == "InvalidParameter"
     assert topic_publish(topic=topic_create(name="quiet"), message="x" * (256 * 1024))
+
+
+def test_it_keeps_a_failed_webhook_delivery_of_a_topic_for_redrive(webhook, client):
+    from django.contrib.auth import get_user_model
+
+    from functions_app.models import FailedDelivery
+
+    webhook.status = 500
+    topic = topic_create(name="flaky")
+    subscription_create(topic=topic, protocol="http", endpoint=f"{webhook.url}/hook")
+    message_id = topic_publish(topic=topic, message="hello")
+    assert len(webhook.wait(4, timeout=30)) == 4  # the first try and STRATUS_DELIVERY_RETRY_SECONDS' three
+    deadline = time.monotonic() + 10
+    while not FailedDelivery.objects.filter(topic=topic).exists():
+        assert time.monotonic() < deadline, "the failed delivery was not kept"
+        time.sleep(0.2)
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw"))
+    listed = client.get("/api/v1/topics/flaky/failed-deliveries").json()["deliveries"]
+    assert [(d["requestId"], d["kind"]) for d in listed] == [(message_id, "subscription")]
+    assert client.get("/api/v1/topics/flaky").json()["failedDeliveries"] == 1
+    webhook.status = 200
+    redriven = client.post(
+        "/api/v1/topics/flaky/failed-deliveries/redrive",
+        data='{"all": true}',
+        content_type="application/json",
+    ).json()["redriven"]
+    assert redriven == [listed[0]["id"]]
+    ((path, _, _),) = webhook.wait(1, timeout=30)
+    assert path == "/hook"
+    assert client.get("/api/v1/topics/flaky").json()["failedDeliveries"] == 0

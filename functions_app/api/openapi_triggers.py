@@ -130,6 +130,23 @@ PATHS = {
             "responses": _CREATED,
         }
     },
+    "/topics/{name}/failed-deliveries": {
+        "get": {
+            "summary": "Deliveries to the topic's http(s) subscribers that failed after their retries",
+            "parameters": [_name("The topic's name.")],
+            "responses": _OK,
+        }
+    },
+    "/topics/{name}/failed-deliveries/redrive": {
+        "post": {
+            "summary": "Deliver failed deliveries again",
+            "parameters": [_name("The topic's name.")],
+            "requestBody": _body(
+                ids={"type": "array", "items": {"type": "integer"}}, all={"type": "boolean"}
+            ),
+            "responses": _OK,
+        }
+    },
     "/schedules": {
         "get": {
             "summary": "Schedules (optionally of one function) with their next firing",

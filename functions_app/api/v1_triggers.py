@@ -148,6 +148,7 @@ def _topic_summary(topic: Topic) -> dict:
     return {
         "name": topic.name,
         "arn": topics.topic_arn(topic.name),
+        "failedDeliveries": topic.failed_deliveries.filter(redriven_at__isnull=True).count(),
         "subscriptions": [
             {
                 "id": str(subscription.id),
@@ -304,3 +305,23 @@ def schedule_detail(request, name: str):
             schedule=schedule, **{_SCHEDULE_FIELDS[key]: value for key, value in body.items()}
         )
     return JsonResponse(_schedule_shape(schedule))
+
+
+@translated
+def topic_failed_deliveries(request, name: str):
+    from functions_app.api.v1 import _delivery
+
+    topic = topics.topic_get(name)
+    return JsonResponse(
+        {"topic": topic.name, "deliveries": [_delivery(d) for d in topic.failed_deliveries.all()[:500]]}
+    )
+
+
+@translated
+def topic_failed_deliveries_redrive(request, name: str):
+    from functions_app.services.events import failed_deliveries_redrive
+
+    topic = topics.topic_get(name)
+    body = _body(request)
+    ids = None if body.get("all") else [int(value) for value in body.get("ids") or []]
+    return JsonResponse({"redriven": failed_deliveries_redrive(topic=topic, ids=ids)})

@@ -66,6 +66,16 @@ urlpatterns = [
         name="api-v1-topic-subscription",
     ),
     path("topics/<str:name>/publish", v1.api_v1(POST=trig.topic_publish), name="api-v1-topic-publish"),
+    path(
+        "topics/<str:name>/failed-deliveries",
+        v1.api_v1(GET=trig.topic_failed_deliveries),
+        name="api-v1-topic-failed-deliveries",
+    ),
+    path(
+        "topics/<str:name>/failed-deliveries/redrive",
+        v1.api_v1(POST=trig.topic_failed_deliveries_redrive),
+        name="api-v1-topic-failed-deliveries-redrive",
+    ),
     path("schedules", v1.api_v1(GET=trig.schedule_list, POST=trig.schedule_create), name="api-v1-schedules"),
     path(
         "schedules/<str:name>",

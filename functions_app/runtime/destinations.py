@@ -25,6 +25,7 @@ import urllib.request
 from datetime import UTC, datetime
 
 import redis
+from django.conf import settings
 from rq import Queue
 
 from functions_app.runtime.events import ASYNC_QUEUE
@@ -33,7 +34,6 @@ from functions_app.runtime.records import record_emit
 logger = logging.getLogger("stratus.destinations")
 
 DELIVERY_JOB = "functions_app.runtime.destinations.deliver"
-RETRY_DELAYS_SECONDS = (1, 5, 30)
 SUBSCRIPTION = "subscription"
 _FAILURE_RECORD_KINDS = {
     "destination": "destination_delivery_failure",
@@ -57,6 +57,7 @@ def delivery_enqueue(
     request_id: str,
     attempt: int = 1,
     delay_seconds: float = 0,
+    topic_name: str = "",
 ) -> None:
     task = {
         "kind": kind,
@@ -65,6 +66,7 @@ def delivery_enqueue(
         "function": function_name,
         "request_id": request_id,
         "attempt": attempt,
+        "topic": topic_name,
     }
     queue = Queue(ASYNC_QUEUE, connection=connection)
     options = {"job_timeout": WEBHOOK_TIMEOUT_SECONDS * 3, "result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
@@ -174,7 +176,8 @@ def deliver(task: dict) -> None:
     except DeliveryError as exc:
         error = str(exc)
     attempt = task["attempt"]
-    if attempt <= len(RETRY_DELAYS_SECONDS):
+    delays = settings.STRATUS_DELIVERY_RETRY_SECONDS
+    if attempt <= len(delays):
         delivery_enqueue(
             connection,
             kind=task["kind"],
@@ -183,20 +186,23 @@ def deliver(task: dict) -> None:
             function_name=task["function"],
             request_id=task["request_id"],
             attempt=attempt + 1,
-            delay_seconds=RETRY_DELAYS_SECONDS[attempt - 1],
+            delay_seconds=delays[attempt - 1],
+            topic_name=task.get("topic", ""),
         )
         return
     _failed(connection, task, error)
 
 
 def _failed(connection: redis.Redis, task: dict, error: str) -> None:
-    from functions_app.models import FailedDelivery, Function
+    from functions_app.models import FailedDelivery, Function, Topic
 
     logger.warning("delivery of %s to %s failed for good: %s", task["request_id"], task["target"], error)
-    function = Function.objects.filter(name=task["function"]).first()
-    if function is not None:
+    function = Function.objects.filter(name=task["function"]).first() if task["function"] else None
+    topic = Topic.objects.filter(name=task.get("topic")).first() if task.get("topic") else None
+    if function is not None or topic is not None:
         FailedDelivery.objects.create(
             function=function,
+            topic=topic,
             request_id=task["request_id"],
             kind=task["kind"],
             target=task["target"],

@@ -97,10 +97,14 @@ def failed_events_redrive(*, function: Function, request_ids: list[str] | None) 
     return redriven
 
 
-def failed_deliveries_redrive(*, function: Function, ids: list[int] | None) -> list[int]:
+def failed_deliveries_redrive(
+    *, function: Function | None = None, topic=None, ids: list[int] | None
+) -> list[int]:
+    """Deliver a function's (or a topic's) failed deliveries again; returns the ids redriven."""
     from functions_app.runtime.destinations import delivery_enqueue
 
-    deliveries = FailedDelivery.objects.filter(function=function, redriven_at__isnull=True)
+    owner = {"function": function} if function is not None else {"topic": topic}
+    deliveries = FailedDelivery.objects.filter(**owner, redriven_at__isnull=True)
     if ids is not None:
         deliveries = deliveries.filter(pk__in=ids)
     redriven = []
@@ -114,8 +118,9 @@ def failed_deliveries_redrive(*, function: Function, ids: list[int] | None) -> l
                 kind=delivery.kind,
                 target=delivery.target,
                 body=delivery.body,
-                function_name=function.name,
+                function_name=function.name if function is not None else "",
                 request_id=delivery.request_id,
+                topic_name=topic.name if topic is not None else "",
             )
             redriven.append(delivery.pk)
     return redriven

@@ -447,6 +447,7 @@ def _to_webhook(published: _Published, target: _Target) -> None:
         body={"payload": payload, "headers": headers},
         function_name="",
         request_id=published.message_id,
+        topic_name=published.topic_arn.rsplit(":", 1)[1],
     )
 
 
