@@ -172,3 +172,10 @@ def test_a_new_queue_or_stream_starts_empty_whatever_its_namesake_left_in_redis(
     _post(admin_client, "/api/v1/streams", {"name": "reborn"})
     assert admin_client.get("/api/v1/queues/reborn").json()["visible"] == 0
     assert admin_client.get("/api/v1/streams/reborn").json()["shards"][0]["length"] == 0
+
+
+def test_it_refuses_names_with_a_trailing_newline(admin_client):
+    # A regular expression's "$" also matches before a final newline; names must not slip through.
+    for path in ("/api/v1/queues", "/api/v1/streams", "/api/v1/topics"):
+        response = _post(admin_client, path, {"name": "orders\n"})
+        assert response.status_code == 400, path

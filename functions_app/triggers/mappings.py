@@ -71,7 +71,7 @@ def mapping_kind(fields: dict) -> tuple[str, str]:
         return "sqs", arn
     if stream_name_from_arn(arn):
         return "stream", arn
-    if _MQ_ARN.match(arn):
+    if _MQ_ARN.fullmatch(arn):
         queues = fields.get("Queues")
         if not isinstance(queues, list) or len(queues) != 1 or not isinstance(queues[0], str):
             raise InvalidParameterValue("Queues must name exactly one RabbitMQ queue.")
@@ -84,7 +84,7 @@ def mapping_kind(fields: dict) -> tuple[str, str]:
 
 def mq_broker_url(arn: str) -> str:
     """The AMQP URL for an Amazon MQ broker ARN, from ``STRATUS_MQ_BROKERS`` (name=url,...)."""
-    match = _MQ_ARN.match(arn)
+    match = _MQ_ARN.fullmatch(arn)
     name = match["name"] if match else ""
     brokers = dict(entry.split("=", 1) for entry in settings.STRATUS_MQ_BROKERS.split(",") if "=" in entry)
     if name not in brokers:
@@ -148,7 +148,7 @@ def _config_check(kind: str, fields: dict, current: dict) -> dict:
         if kind not in _STREAM_KINDS:
             raise InvalidParameterValue("DestinationConfig applies to stream and Kafka sources only.")
         on_failure = ((fields["DestinationConfig"] or {}).get("OnFailure") or {}).get("Destination")
-        if on_failure and not re.match(
+        if on_failure and not re.fullmatch(
             r"^(arn:aws[a-zA-Z-]*:(sqs|sns|lambda):\S+|https?://\S+)$", on_failure
         ):
             raise InvalidParameterValue(

@@ -181,7 +181,7 @@ def _redrive_policy_clean(value: str) -> str:
 
 def queue_create(*, name: str, attributes: dict | None = None, tags: dict | None = None) -> Queue:
     """Create a queue; asking again with the same attributes returns the existing one, as SQS does."""
-    if not QUEUE_NAME.match(name or ""):
+    if not QUEUE_NAME.fullmatch(name or ""):
         if (name or "").endswith(".fifo"):
             raise InvalidParameterValue("Stratus queues are standard queues; FIFO queues are not supported.")
         raise InvalidParameterValue(

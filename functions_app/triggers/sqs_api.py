@@ -79,7 +79,7 @@ def _entries(document: dict) -> list[dict]:
         )
     ids = [entry.get("Id") for entry in entries]
     for entry_id in ids:
-        if not isinstance(entry_id, str) or not _BATCH_ENTRY_ID.match(entry_id):
+        if not isinstance(entry_id, str) or not _BATCH_ENTRY_ID.fullmatch(entry_id):
             raise _batch_error(
                 "InvalidBatchEntryId",
                 "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "

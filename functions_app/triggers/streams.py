@@ -31,7 +31,7 @@ def stream_arn(name: str) -> str:
 
 
 def stream_name_from_arn(arn: str) -> str | None:
-    match = _ARN.match(arn or "")
+    match = _ARN.fullmatch(arn or "")
     if not match or match["account"] != settings.STRATUS_ACCOUNT_ID:
         return None
     return match["name"]
@@ -64,7 +64,7 @@ def entry_id(sequence: str) -> str:
 
 
 def stream_create(*, name: str, shard_count: int = 1) -> Stream:
-    if not STREAM_NAME.match(name or ""):
+    if not STREAM_NAME.fullmatch(name or ""):
         raise InvalidParameterValue("A stream name is 1 to 128 characters: letters, digits, _ . -")
     if not isinstance(shard_count, int) or not 1 <= shard_count <= MAX_SHARDS:
         raise InvalidParameterValue(f"ShardCount must be an integer from 1 to {MAX_SHARDS}.")

@@ -65,6 +65,7 @@ def _arn_parts(arn: str) -> list[str] | None:
     if (
         len(parts) in (6, 7)
         and parts[:3] == ["arn", "aws", "sns"]
+        and parts[3] == settings.STRATUS_REGION
         and parts[4] == settings.STRATUS_ACCOUNT_ID
     ):
         return parts
@@ -103,7 +104,7 @@ def subscription_by_arn(arn: str) -> Subscription:
 
 def topic_create(*, name: str) -> Topic:
     """Create a topic; creating one that exists returns it, as SNS does."""
-    if not isinstance(name, str) or not TOPIC_NAME.match(name):
+    if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name):
         if isinstance(name, str) and name.endswith(".fifo"):
             raise TopicError("Invalid parameter: Stratus topics are standard topics; FIFO is not supported")
         raise TopicError(
@@ -177,9 +178,7 @@ def subscription_create(
         endpoint = _sqs_endpoint(endpoint)
     else:
         endpoint = _http_endpoint(protocol, endpoint)
-    raw_message_delivery = bool(raw_message_delivery)
-    if raw_message_delivery and protocol == Subscription.Protocol.LAMBDA:
-        raise TopicError("Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value for lambda")
+    raw_message_delivery = _raw_delivery_check(protocol, raw_message_delivery)
     try:
         with transaction.atomic():
             subscription, created = Subscription.objects.get_or_create(
@@ -200,6 +199,20 @@ def subscription_create(
     return subscription
 
 
+def _raw_delivery_check(protocol: str, raw_message_delivery: object) -> bool:
+    raw = bool(raw_message_delivery)
+    if raw and protocol == Subscription.Protocol.LAMBDA:
+        raise TopicError("Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value for lambda")
+    return raw
+
+
+def subscription_raw_delivery_set(*, subscription: Subscription, raw_message_delivery: bool) -> Subscription:
+    """SetSubscriptionAttributes' one attribute: deliver the bare message instead of SNS's JSON."""
+    subscription.raw_message_delivery = _raw_delivery_check(subscription.protocol, raw_message_delivery)
+    subscription.save(update_fields=["raw_message_delivery"])
+    return subscription
+
+
 def subscription_delete(*, subscription: Subscription) -> None:
     subscription.delete()
 
@@ -215,14 +228,14 @@ def _attributes_clean(attributes: dict | None) -> dict[str, dict[str, str]]:
     for name, value in attributes.items():
         if (
             not isinstance(name, str)
-            or not _ATTRIBUTE_NAME.match(name)
+            or not _ATTRIBUTE_NAME.fullmatch(name)
             or name.startswith((".", "AWS.", "Amazon."))
             or name.endswith(".")
             or ".." in name
         ):
             raise TopicError(f"Invalid parameter: Message attribute name {name!r} is not valid")
         data_type = value.get("DataType") if isinstance(value, dict) else None
-        if not isinstance(data_type, str) or not _ATTRIBUTE_TYPE.match(data_type):
+        if not isinstance(data_type, str) or not _ATTRIBUTE_TYPE.fullmatch(data_type):
             raise TopicError(
                 f"Invalid parameter: The message attribute '{name}' has an invalid message attribute type"
             )
@@ -330,7 +343,7 @@ def topic_publish(
     if not isinstance(message, str) or message == "":
         raise TopicError("Invalid parameter: Empty message")
     if subject is not None and (
-        not isinstance(subject, str) or len(subject) > SUBJECT_MAX or not _SUBJECT.match(subject)
+        not isinstance(subject, str) or len(subject) > SUBJECT_MAX or not _SUBJECT.fullmatch(subject)
     ):
         raise TopicError(
             "Invalid parameter: Subject: must be printable ASCII of at most 100 characters, "
