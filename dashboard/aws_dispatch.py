@@ -4,6 +4,8 @@
 - ``X-Amz-Target: GraniteServiceVersion20100801.<Op>`` (JSON 1.0, the AWS CLI v1): CloudWatch.
 - A form body with ``Action`` and ``Version=2010-08-01`` (query: older SDKs, Grafana): CloudWatch.
 - ``X-Amz-Target: AmazonSQS.<Op>`` (JSON 1.0): Stratus queues.
+- A form body with ``Action`` and ``Version=2010-03-31`` (query, what boto3 and the AWS CLI
+  send for SNS): Stratus topics.
 
 Anything else is a 400. ``GET /`` stays the dashboard's home page.
 """
@@ -20,6 +22,7 @@ from metrics_app.cloudwatch.protocols import API_VERSION, TARGET_PREFIX, query_f
 
 LOGS_TARGET_PREFIX = "Logs_20140328."
 SQS_TARGET_PREFIX = "AmazonSQS."
+SNS_API_VERSION = "2010-03-31"
 _LOGS_MODULES = ("metrics_app.cloudwatch_logs", "metrics_app.cloudwatch_logs.views")
 
 
@@ -52,11 +55,16 @@ def aws_root_post(request: HttpRequest) -> HttpResponse:
         form = query_form(request)
         if form and form.get("Action") and form.get("Version") == API_VERSION:
             return cloudwatch.query_dispatch(request, form)
+        if form and form.get("Action") and form.get("Version") == SNS_API_VERSION:
+            from functions_app.triggers import sns_api
+
+            return sns_api.dispatch(request, form)
     return JsonResponse(
         {
             "__type": "UnknownOperationException",
             "message": "POST / needs an X-Amz-Target header or a query-protocol form body "
-            f"(Action=…&Version={API_VERSION}) that names an operation Stratus serves.",
+            f"(Action=…&Version={API_VERSION} for CloudWatch, Version={SNS_API_VERSION} for SNS) "
+            "that names an operation Stratus serves.",
         },
         status=400,
     )

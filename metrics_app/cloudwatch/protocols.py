@@ -229,24 +229,25 @@ def _xml_text(shape: Shape, value: Any) -> str:
     return str(value)
 
 
-def _xml_write(parent: Element, tag: str, shape: Shape, value: Any) -> None:
+def xml_write(parent: Element, tag: str, shape: Shape, value: Any) -> None:
+    """Write ``value`` under ``parent`` as the query protocol shapes it (CloudWatch, SNS)."""
     element = SubElement(parent, tag)
     kind = shape.type_name
     if kind == "structure":
         for name, member in shape.members.items():
             if value.get(name) is not None:
-                _xml_write(element, member.serialization.get("name", name), member, value[name])
+                xml_write(element, member.serialization.get("name", name), member, value[name])
     elif kind == "list":
         name = shape.member.serialization.get("name", "member")
         for item in value:
-            _xml_write(element, name, shape.member, item)
+            xml_write(element, name, shape.member, item)
     elif kind == "map":
         key_name = shape.key.serialization.get("name", "key")
         value_name = shape.value.serialization.get("name", "value")
         for key, item in value.items():
             entry = SubElement(element, "entry")
-            _xml_write(entry, key_name, shape.key, key)
-            _xml_write(entry, value_name, shape.value, item)
+            xml_write(entry, key_name, shape.key, key)
+            xml_write(entry, value_name, shape.value, item)
     else:
         element.text = _xml_text(shape, value)
 
@@ -288,7 +289,7 @@ class QueryProtocol:
     def success(self, operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
         root = Element(f"{operation.name}Response", {"xmlns": XML_NAMESPACE})
         shape = operation.output_shape
-        _xml_write(root, shape.serialization["resultWrapper"], shape, _without_none(result))
+        xml_write(root, shape.serialization["resultWrapper"], shape, _without_none(result))
         metadata = SubElement(root, "ResponseMetadata")
         SubElement(metadata, "RequestId").text = request_id
         return _response(
