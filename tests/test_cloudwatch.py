@@ -300,7 +300,9 @@ def test_it_refuses_unsigned_requests_in_each_protocols_shape(live_server_url):
     assert root.findtext(f"{NS}Error/{NS}Type") == "Sender"
 
 
-def _query_post(url: str, key: tuple[str, str] | None, params: dict) -> tuple[int, ElementTree.Element]:
+def _query_post(
+    url: str, key: tuple[str, str] | None, params: dict, *, service: str = "monitoring"
+) -> tuple[int, ElementTree.Element]:
     """A query-protocol POST as Grafana and older SDKs send it, signed unless ``key`` is None."""
     body = urlencode(params)
     request = AWSRequest(
@@ -310,7 +312,7 @@ def _query_post(url: str, key: tuple[str, str] | None, params: dict) -> tuple[in
         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
     if key is not None:
-        SigV4Auth(Credentials(*key), "monitoring", "us-east-1").add_auth(request)
+        SigV4Auth(Credentials(*key), service, "us-east-1").add_auth(request)
     prepared = request.prepare()
     http = urllib.request.Request(
         prepared.url, data=body.encode(), method="POST", headers=dict(prepared.headers)
@@ -490,3 +492,11 @@ def test_it_leaves_the_home_page_and_rejects_unknown_root_posts(live_server_url)
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+def test_it_refuses_a_request_signed_for_another_service(live_server_url, access_key):
+    params = {"Action": "ListMetrics", "Version": "2010-08-01", "Namespace": "AWS/Lambda"}
+    status, root = _query_post(live_server_url, access_key, params, service="lambda")
+    assert status == 403
+    assert root.findtext(f"{NS}Error/{NS}Code") == "SignatureDoesNotMatch"
+    assert _query_post(live_server_url, access_key, params)[0] == 200
