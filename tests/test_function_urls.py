@@ -202,3 +202,13 @@ def test_it_serves_a_url_by_host_name_under_the_wildcard_domain(echo_url, client
     assert event["rawPath"] == "/orders/7"
     assert event["requestContext"]["domainName"] == f"{url_id}.lambda-url.localhost:8000"
     assert event["requestContext"]["domainPrefix"] == url_id
+
+
+def test_it_refuses_a_body_over_six_megabytes_with_413(echo_url):
+    status, _, body = _call(
+        f"{echo_url()}upload",
+        method="POST",
+        body=b"x" * (6 * 1024 * 1024 + 1),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert status == 413 and b"6291456" in body

@@ -116,6 +116,13 @@ def _raw_query(request: HttpRequest) -> str:
     return request.META.get("QUERY_STRING", "")
 
 
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return 0  # the server reads what actually arrives; Django's own limit still applies
+
+
 def _raw_path_below(request: HttpRequest, url_id: str, path: str) -> str:
     """The path below the URL's base as the client sent it (still percent-encoded)."""
     scope = getattr(request, "scope", None)
@@ -213,7 +220,7 @@ def function_url_serve(request: HttpRequest, url_id: str, path: str = "") -> Htt
         authorizer = _iam_authorizer(request, config)
         if isinstance(authorizer, HttpResponse):
             return authorizer
-    if int(request.headers.get("Content-Length") or 0) > URL_PAYLOAD_MAX:
+    if _content_length(request) > URL_PAYLOAD_MAX or len(request.body) > URL_PAYLOAD_MAX:
         return _message(413, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
     request_id = str(uuid.uuid4())
     url_request = UrlRequest(
