@@ -120,6 +120,7 @@ def test_it_applies_the_2_0_response_rules(echo_url):
     url = echo_url()
     status, headers, body = _call(f"{url}plain")
     assert (status, body) == (200, b'"Hello"')
+    assert "X-Frame-Options" not in headers  # the dashboard's framing rule is not the function's
     assert headers["Content-Type"] == "application/json"
     status, _, body = _call(f"{url}dict")
     assert status == 200 and json.loads(body) == {"ok": True}

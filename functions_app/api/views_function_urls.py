@@ -13,6 +13,7 @@ from http.cookies import SimpleCookie
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from functions_app.api.http import json_body, paginate
@@ -207,6 +208,7 @@ class _RawCookie:
 
 
 @csrf_exempt
+@xframe_options_exempt  # the function decides how its responses may be framed
 def function_url_serve(request: HttpRequest, url_id: str, path: str = "") -> HttpResponse:
     """Serve one request to a function URL (by path, or by host name through the middleware)."""
     config = FunctionUrlConfig.objects.select_related("function").filter(url_id=url_id).first()
