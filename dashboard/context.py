@@ -1,4 +1,4 @@
-"""Template context: the platform banner (sandbox off, no worker alive)."""
+"""Template context: the platform banner (sandbox off, no worker, poller or scheduler alive)."""
 
 from __future__ import annotations
 
@@ -20,5 +20,22 @@ def platform(request) -> dict:
     if settings.STRATUS_SANDBOX == "off" or status["unsandboxed_workers"]:
         return {
             "platform_banner": "STRATUS_SANDBOX is off: functions run unsandboxed on this host (development only)."
+        }
+    return _triggers_banner(status)
+
+
+def _triggers_banner(status: dict) -> dict:
+    """Triggers configured with nothing running them: say so rather than let them sit silently."""
+    from functions_app.triggers.models import EventSourceMapping, Schedule
+
+    if status["pollers"] == 0 and EventSourceMapping.objects.filter(enabled=True).exists():
+        return {
+            "platform_banner": "No event source poller is running (manage.py stratus_poller): "
+            "event source mappings wait until one starts."
+        }
+    if status["schedulers"] == 0 and Schedule.objects.filter(enabled=True).exists():
+        return {
+            "platform_banner": "No scheduler is running (manage.py stratus_scheduler): "
+            "schedules will not fire until one starts."
         }
     return {}

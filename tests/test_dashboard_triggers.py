@@ -549,3 +549,24 @@ def test_it_adds_rabbitmq_and_kafka_sources_from_the_configuration_tab(settings)
         {"action": "mapping-create-rabbitmq", "broker": "elsewhere", "queue": "orders"},
     )
     assert len(flashes) == 1 and "STRATUS_MQ_BROKERS" in flashes[0]
+
+
+def test_the_banner_says_when_mappings_or_schedules_have_nothing_running_them():
+    from dashboard.context import _triggers_banner
+
+    function = _function("waiting")
+    nobody = {"pollers": 0, "schedulers": 0}
+    assert _triggers_banner(nobody) == {}  # nothing configured, nothing to say
+    stream = streams.stream_create(name=_unique("idle"))
+    mappings.mapping_create(
+        fields={
+            "FunctionName": function.name,
+            "EventSourceArn": streams.stream_arn(stream.name),
+            "StartingPosition": "LATEST",
+        }
+    )
+    assert "No event source poller" in _triggers_banner(nobody)["platform_banner"]
+    assert _triggers_banner({"pollers": 1, "schedulers": 0}) == {}
+    schedules.schedule_create(name="tick", function=function, qualifier="", expression="rate(1 hour)")
+    assert "No scheduler" in _triggers_banner({"pollers": 1, "schedulers": 0})["platform_banner"]
+    assert _triggers_banner({"pollers": 1, "schedulers": 1}) == {}
