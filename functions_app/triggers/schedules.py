@@ -211,6 +211,7 @@ def scheduler_run(
             delay = min(_BACKOFF_MAX_SECONDS, 0.5 * 2**failures)
             logger.exception("scheduler pass failed; retrying in %.1f s", delay)
         stop_event.wait(delay)
+    connections.close_all()  # this thread's connections, not left for the server to time out
 
 
 def _validated(
