@@ -16,7 +16,7 @@ from functions_app.errors import InvalidParameterValue, LambdaError, ResourceCon
 from functions_app.selectors import function_get
 from functions_app.triggers import queues, schedules, streams, topics
 from functions_app.triggers.models import Queue, Schedule, Stream, Topic
-from functions_app.triggers.schedule_expressions import schedule_describe, schedule_next_fire, schedule_parse
+from functions_app.triggers.schedule_expressions import schedule_describe, schedule_parse
 
 
 def translated(handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -231,7 +231,7 @@ def _schedule_shape(schedule: Schedule) -> dict:
     from django.utils import timezone
 
     parsed = schedule_parse(schedule.expression, timezone=schedule.time_zone)
-    following = schedule_next_fire(parsed, timezone.now(), anchor=schedule.created_at.replace(microsecond=0))
+    following = schedules.schedule_next_firing(schedule, now=timezone.now())
     return {
         "name": schedule.name,
         "function": schedule.function.name,
@@ -242,7 +242,7 @@ def _schedule_shape(schedule: Schedule) -> dict:
         "summary": schedule_describe(parsed),
         "enabled": schedule.enabled,
         "detail": schedule.detail,
-        "nextFireAt": following.isoformat() if following and schedule.enabled else None,
+        "nextFireAt": following.isoformat() if following else None,
         "lastFiredFor": schedule.last_fired_for.isoformat() if schedule.last_fired_for else None,
         "fireCount": schedule.fire_count,
     }

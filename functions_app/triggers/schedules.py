@@ -138,6 +138,21 @@ def schedule_delete(*, schedule: Schedule) -> None:
     schedule.delete()
 
 
+def schedule_next_firing(schedule: Schedule, *, now: datetime) -> datetime | None:
+    """When ``schedule`` fires next after ``now`` (None when disabled, done, or unparseable).
+
+    Rate schedules tick every period from their creation, to the whole second, as the
+    scheduler counts them; cron and at ignore the anchor.
+    """
+    if not schedule.enabled:
+        return None
+    try:
+        parsed = schedule_parse(schedule.expression, timezone=schedule.time_zone)
+    except ScheduleExpressionError:
+        return None
+    return schedule_next_fire(parsed, now, anchor=schedule.created_at.replace(microsecond=0))
+
+
 def scheduled_event(*, schedule: Schedule, tick: datetime) -> dict:
     """EventBridge's Scheduled Event for one tick of ``schedule``."""
     region, account = settings.STRATUS_REGION, settings.STRATUS_ACCOUNT_ID

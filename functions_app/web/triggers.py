@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -27,12 +26,7 @@ from functions_app.arns import function_arn
 from functions_app.errors import LambdaError
 from functions_app.models import Function
 from functions_app.triggers import function_urls, mappings, queues, schedules, streams, topics
-from functions_app.triggers.models import FunctionUrlConfig, Queue, Schedule, Stream, Subscription, Topic
-from functions_app.triggers.schedule_expressions import (
-    ScheduleExpressionError,
-    schedule_next_fire,
-    schedule_parse,
-)
+from functions_app.triggers.models import FunctionUrlConfig, Queue, Stream, Subscription, Topic
 from functions_app.web.access import editor_required, function_for, viewer_required
 
 # The trigger services' refusals; each carries its reason, for people, in ``message``.
@@ -82,18 +76,6 @@ def _source_name(source_arn: str) -> str:
     return queues.queue_name_from_arn(source_arn) or streams.stream_name_from_arn(source_arn) or source_arn
 
 
-def _next_fire(schedule: Schedule, *, now: datetime) -> datetime | None:
-    if not schedule.enabled:
-        return None
-    try:
-        parsed = schedule_parse(schedule.expression, timezone=schedule.time_zone)
-    except ScheduleExpressionError:
-        return None
-    # Rate schedules tick every period from their creation, to the whole second, as the
-    # scheduler counts them; cron and at ignore the anchor.
-    return schedule_next_fire(parsed, now, anchor=schedule.created_at.replace(microsecond=0))
-
-
 def function_triggers(function: Function, *, base_url: str) -> dict:
     """What the Configuration tab's Triggers section lists, and the sources its forms offer."""
     now = timezone.now()
@@ -107,7 +89,7 @@ def function_triggers(function: Function, *, base_url: str) -> dict:
             for config in function.url_configs.order_by("qualifier")
         ],
         "schedules": [
-            {"schedule": schedule, "next_fire": _next_fire(schedule, now=now)}
+            {"schedule": schedule, "next_fire": schedules.schedule_next_firing(schedule, now=now)}
             for schedule in function.schedules.order_by("name")
         ],
         "subscriptions": list(_subscriptions_of(function)),
