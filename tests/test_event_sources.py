@@ -162,6 +162,8 @@ def test_it_feeds_a_thousand_queue_messages_each_exactly_once(reporter, webhook,
     seen = Counter(data for body in bodies for _, _, data in body["items"])
     assert len(seen) == 1000 and set(seen.values()) == {1}
     assert max(len(body["items"]) for body in bodies) > 10  # batched beyond one receive
+    mapping = lambda_client.list_event_source_mappings(FunctionName="sqs-consumer")["EventSourceMappings"][0]
+    assert mapping["LastProcessingResult"] == "OK"
     time.sleep(1.5)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"

@@ -20,7 +20,7 @@ from django.db import close_old_connections
 
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import EventSourceMapping
-from functions_app.triggers.pollers.base import Leases
+from functions_app.triggers.pollers.base import Leases, result_note
 from functions_app.triggers.presence import alive_mark
 
 logger = logging.getLogger("stratus.pollers")
@@ -90,9 +90,7 @@ class Poller:
             kind_module(mapping.kind).run(mapping.uuid, unit, stop)
         except Exception:
             logger.exception("poller unit %s failed; it will be taken up again", unit)
-            EventSourceMapping.objects.filter(uuid=mapping.uuid).update(
-                last_processing_result="PROBLEM: the poller failed; see the poller's log"
-            )
+            result_note(mapping.uuid, "PROBLEM: the poller failed; see the poller's log")
         finally:
             close_old_connections()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -69,12 +70,9 @@ class ProcessingResult:
 
     def __init__(self, mapping_id) -> None:
         self.mapping_id = mapping_id
-        self.current: str | None = None
 
     def set(self, text: str) -> None:
-        if text != self.current:
-            EventSourceMapping.objects.filter(uuid=self.mapping_id).update(last_processing_result=text[:256])
-            self.current = text
+        result_note(self.mapping_id, text)
 
 
 def mapping_load(mapping_id) -> EventSourceMapping | None:
@@ -85,8 +83,36 @@ def mapping_load(mapping_id) -> EventSourceMapping | None:
     return mapping
 
 
+_last_results: dict[str, tuple[str, float]] = {}
+_last_results_lock = threading.Lock()
+# Pollers in other processes write the same field: rewrite an unchanged value this often anyway.
+_RESULT_REFRESH_SECONDS = 30
+
+
+def result_note(mapping_id, text: str) -> None:
+    """Keep the mapping's LastProcessingResult current, writing only when it changes (or when
+    this process last wrote it a while ago)."""
+    key, now = str(mapping_id), time.monotonic()
+    with _last_results_lock:
+        last = _last_results.get(key)
+        if last is not None and last[0] == text and now - last[1] < _RESULT_REFRESH_SECONDS:
+            return
+        _last_results[key] = (text, now)
+    EventSourceMapping.objects.filter(uuid=mapping_id).update(last_processing_result=text[:256])
+
+
 def batch_invoke(mapping: EventSourceMapping, event: dict) -> BatchOutcome:
-    """Invoke the mapping's function synchronously with one batch, as Lambda's pollers do."""
+    """Invoke the mapping's function synchronously with one batch, as Lambda's pollers do,
+    and note the outcome as the mapping's LastProcessingResult."""
+    outcome = _batch_invoke(mapping, event)
+    if outcome.throttled:
+        result_note(mapping.uuid, "PROBLEM: Function call throttled")
+    else:
+        result_note(mapping.uuid, "OK" if outcome.ok else "PROBLEM: Function call failed")
+    return outcome
+
+
+def _batch_invoke(mapping: EventSourceMapping, event: dict) -> BatchOutcome:
     from functions_app.services.invoke import invocation_target, invoke_sync
 
     try:
