@@ -296,6 +296,26 @@ def handler(event, context):
 """
 
 
+def function_made(name: str, *, source: str = HELLO_PY, **fields):
+    """A function created in-process through the service the Lambda API and the dashboard call."""
+    import base64
+
+    from functions_app.models import Function
+    from functions_app.services.functions import function_create
+
+    function_create(
+        fields={
+            "FunctionName": name,
+            "Runtime": f"python3.{sys.version_info.minor}",
+            "Role": "arn:aws:iam::000000000000:role/lambda-role",
+            "Handler": "lambda_function.handler",
+            "Code": {"ZipFile": base64.b64encode(make_zip({"lambda_function.py": source})).decode()},
+            **fields,
+        }
+    )
+    return Function.objects.get(name=name)
+
+
 @pytest.fixture
 def hello_zip() -> bytes:
     return make_zip({"lambda_function.py": HELLO_PY})

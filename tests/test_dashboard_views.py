@@ -3,7 +3,6 @@ search and sort, and the service's own error messages next to the field that cau
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import sys
@@ -16,9 +15,9 @@ from django.test import Client
 from django.utils.html import escape
 
 from functions_app.models import LATEST, FailedDelivery, FailedEvent, Function, FunctionVersion, TestEvent
-from functions_app.services.functions import function_create, function_update_configuration
+from functions_app.services.functions import function_update_configuration
 from metrics_app.models import InvocationRecord, LogEvent, LogGroup, LogStream, MetricPoint
-from tests.conftest import HELLO_PY, make_zip
+from tests.conftest import HELLO_PY, function_made
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,19 +37,7 @@ SETTINGS = {
 }
 
 
-def _function(name: str, *, source: str = HELLO_PY, **fields) -> Function:
-    """A function created through the same service the Lambda API and the dashboard call."""
-    function_create(
-        fields={
-            "FunctionName": name,
-            "Runtime": RUNTIME,
-            "Role": "arn:aws:iam::000000000000:role/lambda-role",
-            "Handler": "lambda_function.handler",
-            "Code": {"ZipFile": base64.b64encode(make_zip({"lambda_function.py": source})).decode()},
-            **fields,
-        }
-    )
-    return Function.objects.get(name=name)
+_function = function_made  # the name the dashboard tests (and test_dashboard_triggers) use
 
 
 def _invocation(function: Function, request_id: str, **fields) -> InvocationRecord:

@@ -3,7 +3,6 @@ firing after downtime), the Scheduled Event a function receives, and two real sc
 
 from __future__ import annotations
 
-import base64
 import logging
 import signal
 import subprocess
@@ -23,7 +22,6 @@ from redis.retry import Retry
 
 from functions_app.models import Function
 from functions_app.runtime.redis_client import redis_client
-from functions_app.services.functions import function_create
 from functions_app.triggers import schedules
 from functions_app.triggers.models import Schedule
 from functions_app.triggers.schedules import (
@@ -35,11 +33,10 @@ from functions_app.triggers.schedules import (
     scheduler_run,
     scheduler_tick,
 )
-from tests.conftest import HELLO_PY, _spawn_logged, make_zip, records
+from tests.conftest import _spawn_logged, function_made, make_zip, records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RUNTIME = f"python3.{sys.version_info.minor}"
 OK_PY = "def handler(event, context):\n    return {'echo': event}\n"
 
 
@@ -57,17 +54,7 @@ def _utc(*parts: int, microsecond: int = 0) -> datetime:
 
 def _function(prefix: str = "sched") -> Function:
     """A function with a name of its own: the records stream outlives each test's database."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    function_create(
-        fields={
-            "FunctionName": name,
-            "Runtime": RUNTIME,
-            "Role": "arn:aws:iam::000000000000:role/lambda-role",
-            "Handler": "lambda_function.handler",
-            "Code": {"ZipFile": base64.b64encode(make_zip({"lambda_function.py": HELLO_PY})).decode()},
-        }
-    )
-    return Function.objects.get(name=name)
+    return function_made(f"{prefix}-{uuid.uuid4().hex[:8]}")
 
 
 def _schedule(function: Function, expression: str, *, created_at: datetime, **fields) -> Schedule:

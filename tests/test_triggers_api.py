@@ -8,6 +8,8 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.conftest import function_made
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -98,7 +100,7 @@ def test_it_lets_viewers_read_but_not_write(viewer_client):
 
 
 def test_it_manages_schedules(admin_client):
-    _create_function("ticker")
+    function_made("ticker")
     created = _post(
         admin_client,
         "/api/v1/schedules",
@@ -128,22 +130,6 @@ def test_it_manages_schedules(admin_client):
     assert [schedule["name"] for schedule in listed] == ["every-5"]
     assert admin_client.delete("/api/v1/schedules/every-5").status_code == 204
     assert admin_client.get("/api/v1/schedules/every-5").status_code == 404
-
-
-def _create_function(name: str) -> None:
-    from functions_app.services.functions import function_create
-    from tests.conftest import HELLO_PY, ROLE, make_zip
-
-    zipped = base64.b64encode(make_zip({"lambda_function.py": HELLO_PY})).decode()
-    function_create(
-        fields={
-            "FunctionName": name,
-            "Runtime": "python3.11",
-            "Role": ROLE,
-            "Handler": "lambda_function.handler",
-            "Code": {"ZipFile": zipped},
-        }
-    )
 
 
 def test_every_api_v1_route_is_in_the_openapi_document(admin_client):
