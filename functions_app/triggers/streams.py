@@ -45,10 +45,12 @@ def shard_id(shard: int) -> str:
     return f"shardId-{shard:012d}"
 
 
-def shard_for(partition_key: str, shard_count: int) -> int:
-    """The shard whose equal slice of the 128-bit hash key space holds the key's MD5."""
-    hashed = int.from_bytes(hashlib.md5(partition_key.encode(), usedforsecurity=False).digest(), "big")
-    return hashed * shard_count >> 128
+def shard_for(partition_key: str, shard_count: int, *, hash_key: int | None = None) -> int:
+    """The shard whose equal slice of the 128-bit hash key space holds the key's MD5 (or the
+    explicit ``hash_key`` a Kinesis caller chose)."""
+    if hash_key is None:
+        hash_key = int.from_bytes(hashlib.md5(partition_key.encode(), usedforsecurity=False).digest(), "big")
+    return hash_key * shard_count >> 128
 
 
 def sequence_number(entry_id: bytes | str) -> str:
@@ -91,8 +93,12 @@ def stream_delete(*, stream: Stream) -> None:
     redis_client().delete(*keys)
 
 
-def records_put(*, stream: Stream, records: list[tuple[bytes, str]]) -> list[tuple[str, str]]:
-    """Append ``(data, partition_key)`` records; return each one's (shard id, sequence number)."""
+def records_put(
+    *, stream: Stream, records: list[tuple[bytes, str]], hash_keys: list[int | None] | None = None
+) -> list[tuple[str, str]]:
+    """Append ``(data, partition_key)`` records; return each one's (shard id, sequence number).
+
+    ``hash_keys`` (Kinesis's ExplicitHashKey) place a record by that hash instead of its key's."""
     for data, key in records:
         if len(data) + len(key.encode()) > RECORD_MAX_BYTES:
             raise InvalidParameterValue("A record's data and partition key may be at most 1 MB.")
@@ -100,8 +106,8 @@ def records_put(*, stream: Stream, records: list[tuple[bytes, str]]) -> list[tup
             raise InvalidParameterValue("A partition key is 1 to 256 characters.")
     pipeline = redis_client().pipeline(transaction=False)
     shards = []
-    for data, key in records:
-        shard = shard_for(key, stream.shard_count)
+    for (data, key), hash_key in zip(records, hash_keys or [None] * len(records), strict=True):
+        shard = shard_for(key, stream.shard_count, hash_key=hash_key)
         shards.append(shard)
         pipeline.xadd(shard_key(stream.name, shard), {"d": data, "k": key})
     ids = pipeline.execute()

@@ -54,7 +54,9 @@ def _bounds(shape: Shape, path: str, value: Any, measure: int, unit: str, proble
         problems.append(_constraint(path, value, f"have {unit} less than or equal to {high}"))
 
 
-def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+def shape_check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    """Check ``value`` against a botocore ``shape``: wrong JSON types raise, broken constraints
+    are added to ``problems`` in AWS's words (Kinesis's API uses it too)."""
     kind = shape.type_name
     if kind == "structure":
         if not isinstance(value, dict):
@@ -64,20 +66,20 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
                 problems.append(_constraint(f"{path}.{name}" if path else name, None, "not be null"))
         for name, member in shape.members.items():
             if value.get(name) is not None:
-                _check(member, value[name], f"{path}.{name}" if path else name, problems)
+                shape_check(member, value[name], f"{path}.{name}" if path else name, problems)
     elif kind == "list":
         if not isinstance(value, list):
             raise _type_error(path, "a list")
         _bounds(shape, path, value, len(value), "length", problems)
         for index, item in enumerate(value, 1):
-            _check(shape.member, item, f"{path}.{index}.member", problems)
+            shape_check(shape.member, item, f"{path}.{index}.member", problems)
     elif kind == "map":
         if not isinstance(value, dict):
             raise _type_error(path, "an object")
         _bounds(shape, path, value, len(value), "length", problems)
         for key, item in value.items():
-            _check(shape.key, key, f"{path}.key", problems)
-            _check(shape.value, item, f"{path}.{key}", problems)
+            shape_check(shape.key, key, f"{path}.key", problems)
+            shape_check(shape.value, item, f"{path}.{key}", problems)
     elif kind == "string":
         if not isinstance(value, str):
             raise _type_error(path, "a string")
@@ -111,7 +113,7 @@ def request_decode(request: HttpRequest, operation: str) -> dict[str, Any]:
     problems: list[str] = []
     input_shape = _service_model().operation_model(operation).input_shape
     if input_shape is not None:
-        _check(input_shape, document, "", problems)
+        shape_check(input_shape, document, "", problems)
     if problems:
         count = len(problems)
         raise InvalidParameter(
