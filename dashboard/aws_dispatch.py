@@ -4,6 +4,7 @@
 - ``X-Amz-Target: GraniteServiceVersion20100801.<Op>`` (JSON 1.0, the AWS CLI v1): CloudWatch.
 - A form body with ``Action`` and ``Version=2010-08-01`` (query: older SDKs, Grafana): CloudWatch.
 - ``X-Amz-Target: AmazonSQS.<Op>`` (JSON 1.0): Stratus queues.
+- ``X-Amz-Target: Kinesis_20131202.<Op>`` (JSON 1.1): Stratus streams.
 - A form body with ``Action`` and ``Version=2010-03-31`` (query, what boto3 and the AWS CLI
   send for SNS): Stratus topics.
 
@@ -22,6 +23,7 @@ from metrics_app.cloudwatch.protocols import API_VERSION, TARGET_PREFIX, query_f
 
 LOGS_TARGET_PREFIX = "Logs_20140328."
 SQS_TARGET_PREFIX = "AmazonSQS."
+KINESIS_TARGET_PREFIX = "Kinesis_20131202."
 SNS_API_VERSION = "2010-03-31"
 _LOGS_MODULES = ("metrics_app.cloudwatch_logs", "metrics_app.cloudwatch_logs.views")
 
@@ -49,6 +51,10 @@ def aws_root_post(request: HttpRequest) -> HttpResponse:
         from functions_app.triggers import sqs_api
 
         return sqs_api.dispatch(request)
+    if target.startswith(KINESIS_TARGET_PREFIX):
+        from functions_app.triggers import kinesis_api
+
+        return kinesis_api.dispatch(request)
     if target.startswith(f"{TARGET_PREFIX}."):
         return cloudwatch.json_dispatch(request)
     if not target:
