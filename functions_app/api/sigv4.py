@@ -49,8 +49,13 @@ def _raw_path(request) -> str:
     return quote(request.path, safe="/~!$&'()*+,;=:@-._")
 
 
-def caller_verify(request) -> SignedCaller:
-    """Return the verified caller of ``request`` or raise the AWS error that explains why not."""
+def caller_verify(request, *, service: str | None = None) -> SignedCaller:
+    """Return the verified caller of ``request`` or raise the AWS error that explains why not.
+
+    With ``service``, the credential must also be scoped to that service (``lambda``, ``sqs``,
+    ``monitoring``, ...), as AWS requires: a request signed for one API is refused by another.
+    """
+    scoped_to = service
     authorization = request.headers.get("Authorization", "")
     if not authorization:
         raise MissingAuthenticationToken("Missing Authentication Token")
@@ -127,5 +132,9 @@ def caller_verify(request) -> SignedCaller:
         raise InvalidSignature(
             "The request signature we calculated does not match the signature you provided. Check your AWS "
             "Secret Access Key and signing method. Consult the service documentation for details."
+        )
+    if scoped_to is not None and service != scoped_to:
+        raise InvalidSignature(
+            f"Credential should be scoped to correct service: '{scoped_to}'. (It names {service!r}.)"
         )
     return SignedCaller(key=key, region=region, service=service)

@@ -380,16 +380,10 @@ def dispatch(request: HttpRequest, form: dict[str, str]) -> HttpResponse:
     action = form.get("Action", "")
     try:
         try:
-            caller = caller_verify(request)
+            caller = caller_verify(request, service="sns")
         except LambdaError as error:
             failure = auth_failure(error)
             raise _Error(failure.message, code=failure.code, status=failure.status) from None
-        if caller.service != "sns":
-            raise _Error(
-                f"Credential should be scoped to correct service: 'sns'. (It names {caller.service!r}.)",
-                code="SignatureDoesNotMatch",
-                status=403,
-            )
         request.access_key_id = caller.key.access_key_id  # for the request log
         handler = OPERATIONS.get(action)
         if handler is None:

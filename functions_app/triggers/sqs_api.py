@@ -385,15 +385,9 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     operation = request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
     try:
         try:
-            caller = caller_verify(request)
+            caller = caller_verify(request, service="sqs")
         except LambdaError as error:
             raise _Error(error.code, error.message, status=error.status) from None
-        if caller.service != "sqs":
-            raise _Error(
-                "InvalidSignatureException",
-                f"Credential should be scoped to correct service: 'sqs'. (It names {caller.service!r}.)",
-                status=403,
-            )
         request.access_key_id = caller.key.access_key_id
         request.sqs_sender = caller.key.access_key_id
         handler = OPERATIONS.get(operation)

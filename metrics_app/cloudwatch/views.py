@@ -15,27 +15,20 @@ from django.views.decorators.csrf import csrf_exempt
 
 from functions_app.api.sigv4 import caller_verify
 from functions_app.errors import LambdaError
-from metrics_app.cloudwatch.errors import AuthFailure, CloudWatchError, UnknownOperation, auth_failure
+from metrics_app.cloudwatch.errors import CloudWatchError, UnknownOperation, auth_failure
 from metrics_app.cloudwatch.operations import OPERATIONS
 from metrics_app.cloudwatch.protocols import CBOR, JSON, QUERY, TARGET_PREFIX, WireProtocol, operation_model
 
 logger = logging.getLogger("stratus.api")
-_CORAL_SIGNATURE = "com.amazon.coral.service#InvalidSignatureException"
 
 
 def _serve(request: HttpRequest, protocol: WireProtocol, operation: str) -> HttpResponse:
     request_id = str(uuid.uuid4())
     try:
         try:
-            caller = caller_verify(request)
+            caller = caller_verify(request, service="monitoring")
         except LambdaError as error:
             raise auth_failure(error) from None
-        if caller.service != "monitoring":
-            raise AuthFailure(
-                f"Credential should be scoped to correct service: 'monitoring'. (It names {caller.service!r}.)",
-                code="SignatureDoesNotMatch",
-                type_name=_CORAL_SIGNATURE,
-            )
         request.access_key_id = caller.key.access_key_id  # for the request log
         handler = OPERATIONS.get(operation)
         if handler is None:

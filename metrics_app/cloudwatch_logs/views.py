@@ -17,7 +17,6 @@ from functions_app.api.sigv4 import caller_verify
 from functions_app.errors import LambdaError
 from metrics_app.cloudwatch_logs import wire
 from metrics_app.cloudwatch_logs.errors import (
-    AuthFailure,
     InvalidParameter,
     LogsError,
     UnknownOperation,
@@ -30,14 +29,9 @@ logger = logging.getLogger("stratus.api")
 
 def _caller_check(request: HttpRequest) -> None:
     try:
-        caller = caller_verify(request)
+        caller = caller_verify(request, service="logs")
     except LambdaError as error:
         raise auth_failure(error) from None
-    if caller.service != "logs":
-        raise AuthFailure(
-            f"Credential should be scoped to correct service: 'logs'. (It names {caller.service!r}.)",
-            type_name="InvalidSignatureException",
-        )
     request.access_key_id = caller.key.access_key_id  # for the request log
 
 
