@@ -197,6 +197,17 @@ def test_it_refuses_a_body_that_does_not_match_its_declared_hash(live_server_url
     assert "X-Amz-Content-SHA256" in body["message"]
 
 
+def test_it_refuses_a_request_signed_for_another_service(live_server_url, access_key):
+    url = f"{live_server_url}/2015-03-31/functions"
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(*access_key), "sqs", "us-east-1").add_auth(request)
+
+    status, code, body = _error(_send(urllib.request.Request(url, headers=dict(request.prepare().headers))))
+
+    assert (status, code) == (403, "InvalidSignatureException")
+    assert "scoped to correct service: 'lambda'" in body["message"]
+
+
 def test_it_refuses_a_malformed_authorization_header(live_server_url):
     request = urllib.request.Request(
         f"{live_server_url}/2015-03-31/functions", headers={"Authorization": "Bearer abc"}

@@ -162,9 +162,11 @@ def test_it_answers_cors_preflights_as_configured(echo_url):
     assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
-def _signed(url: str, key: tuple[str, str], *, method: str = "GET") -> tuple[int, bytes]:
+def _signed(
+    url: str, key: tuple[str, str], *, method: str = "GET", service: str = "lambda"
+) -> tuple[int, bytes]:
     request = AWSRequest(method=method, url=url, data=b"")
-    SigV4Auth(Credentials(*key), "lambda", "us-east-1").add_auth(request)
+    SigV4Auth(Credentials(*key), service, "us-east-1").add_auth(request)
     status, _, body = _call(url, method=method, headers=dict(request.headers.items()))
     return status, body
 
@@ -187,6 +189,7 @@ def test_it_refuses_unsigned_and_unpermitted_calls_to_an_aws_iam_url(echo_url, l
     assert authorizer["accessKey"] == access_key[0]
     assert authorizer["userArn"].endswith(":user/tester")
     assert _signed(f"{url}x", (access_key[0], "wrong-secret"))[0] == 403
+    assert _signed(f"{url}x", access_key, service="sqs")[0] == 403  # AWS_IAM URLs are signed for lambda
 
 
 def test_it_answers_404_for_an_unknown_url(live_server_url):

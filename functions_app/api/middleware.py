@@ -64,7 +64,7 @@ class LambdaApiMiddleware:
         request._dont_enforce_csrf_checks = True
         try:
             self._body_size_check(request)
-            caller = caller_verify(request)
+            caller = caller_verify(request, service="lambda")
         except LambdaError as error:
             return error_response(error, request_id)
         request.signed_caller = caller

@@ -139,7 +139,7 @@ def _raw_path_below(request: HttpRequest, url_id: str, path: str) -> str:
 
 def _iam_authorizer(request: HttpRequest, config: FunctionUrlConfig) -> dict | HttpResponse:
     try:
-        caller = caller_verify(request)
+        caller = caller_verify(request, service="lambda")
     except LambdaError:
         return _message(403, "Forbidden")
     user = caller.key.user
