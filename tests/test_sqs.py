@@ -217,3 +217,27 @@ def test_the_aws_cli_drives_stratus_queues(aws_cli):
     missing = aws_cli("sqs", "get-queue-url", "--queue-name", "nope", check=False)
     # The CLI names the error as SQS does: by its query-protocol code.
     assert missing.returncode != 0 and "AWS.SimpleQueueService.NonExistentQueue" in missing.stderr
+
+
+def test_it_counts_a_delayed_message_as_delayed_then_as_in_flight_once_received(sqs):
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+
+    def counts():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return [int(attributes[name]) for name in names]
+
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    assert counts() == [1, 0, 1]
+    time.sleep(1.1)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(received) == 2
+    assert counts() == [0, 2, 0]
+    for message in received:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert counts() == [0, 0, 0]

@@ -7,6 +7,8 @@ Per queue ``q`` (keys share a hash tag, so a queue lives on one Redis node):
 - ``{q}:v`` sorted set: message id → when it is next visible (ms). A delayed or in-flight
   message simply has a future score, so a visibility timeout that lapses needs no sweeper;
 - ``{q}:t`` sorted set: message id → sent time (ms), for retention and the oldest message's age;
+- ``{q}:d`` sorted set: message id → end of its delay, only for messages sent with one, so the
+  counts tell delayed from in-flight messages without reading every message;
 - ``{q}:w`` list: a wake-up token per message sent, which long-polling receivers block on.
 
 A receive moves a message whose receive count has reached the redrive policy's
@@ -35,32 +37,39 @@ WAKE_TOKENS_KEPT = 64
 
 def queue_keys(name: str) -> dict[str, str]:
     base = f"{KEY_PREFIX}:{{{name}}}"
-    return {"messages": f"{base}:m", "visible": f"{base}:v", "sent": f"{base}:t", "wake": f"{base}:w"}
+    return {
+        "messages": f"{base}:m",
+        "visible": f"{base}:v",
+        "sent": f"{base}:t",
+        "delayed": f"{base}:d",
+        "wake": f"{base}:w",
+    }
 
 
 _SEND = """
-local m, v, t, w = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local m, v, t, w, d = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 for i = 1, #ARGV, 4 do
   local id, raw, visible_at, sent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   redis.call('HSET', m, id, raw)
   redis.call('ZADD', v, visible_at, id)
   redis.call('ZADD', t, sent, id)
+  if tonumber(visible_at) > tonumber(sent) then redis.call('ZADD', d, visible_at, id) end
   redis.call('LPUSH', w, '1')
 end
 redis.call('LTRIM', w, 0, WAKE_LAST)
 return 1
 """.replace("WAKE_LAST", str(WAKE_TOKENS_KEPT - 1))
 
-# KEYS: the queue's m, v, t, then the dead-letter queue's m, v, t, w (may repeat the queue's own
-# when there is none). ARGV: now, count, visibility ms, retention ms, max receive (0: none),
+# KEYS: the queue's m, v, t, d, then the dead-letter queue's m, v, t, w (may repeat the queue's
+# own when there is none). ARGV: now, count, visibility ms, retention ms, max receive (0: none),
 # token prefix.
 _RECEIVE = """
-local m, v, t = KEYS[1], KEYS[2], KEYS[3]
+local m, v, t, d = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 local visibility, retention = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_receive, token = tonumber(ARGV[5]), ARGV[6]
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', t, '-inf', now - retention, 'LIMIT', 0, 500)) do
-  redis.call('HDEL', m, id); redis.call('ZREM', v, id); redis.call('ZREM', t, id)
+  redis.call('HDEL', m, id); redis.call('ZREM', v, id); redis.call('ZREM', t, id); redis.call('ZREM', d, id)
 end
 local out = {}
 local rounds = 0
@@ -70,6 +79,7 @@ while #out < count and rounds < 50 do
   if #ids == 0 then break end
   for _, id in ipairs(ids) do
     local raw = redis.call('HGET', m, id)
+    redis.call('ZREM', d, id)  -- visible now, so no longer delayed, whatever happens next
     if not raw then
       redis.call('ZREM', v, id); redis.call('ZREM', t, id)
     else
@@ -78,10 +88,10 @@ while #out < count and rounds < 50 do
         message.rc = 0
         message.first = 0
         message.rh = ''
-        redis.call('HSET', KEYS[4], id, cjson.encode(message))
-        redis.call('ZADD', KEYS[5], now, id)
-        redis.call('ZADD', KEYS[6], message.sent, id)
-        redis.call('LPUSH', KEYS[7], '1')
+        redis.call('HSET', KEYS[5], id, cjson.encode(message))
+        redis.call('ZADD', KEYS[6], now, id)
+        redis.call('ZADD', KEYS[7], message.sent, id)
+        redis.call('LPUSH', KEYS[8], '1')
         redis.call('HDEL', m, id); redis.call('ZREM', v, id); redis.call('ZREM', t, id)
       else
         message.rc = message.rc + 1
@@ -99,12 +109,13 @@ end
 return out
 """
 
-# KEYS: m, v, t. ARGV: id, token. Deletes only with the latest receipt; 1 when deleted.
+# KEYS: m, v, t, d. ARGV: id, token. Deletes only with the latest receipt; 1 when deleted.
 _DELETE = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 if cjson.decode(raw).rh ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1]); redis.call('ZREM', KEYS[2], ARGV[1]); redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1
 """
 
@@ -119,17 +130,15 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return 1
 """
 
-# KEYS: m, v, t. ARGV: now. Returns visible, in flight, delayed, oldest sent time (ms, or -1).
+# KEYS: v, t, d. ARGV: now. Returns visible, in flight, delayed, oldest sent time (ms, or -1);
+# each a count over a sorted set, however deep the queue.
 _COUNTS = """
 local now = tonumber(ARGV[1])
-local visible = redis.call('ZCOUNT', KEYS[2], '-inf', now)
-local in_flight, delayed = 0, 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'LIMIT', 0, 100000)) do
-  local raw = redis.call('HGET', KEYS[1], id)
-  if raw and cjson.decode(raw).rc > 0 then in_flight = in_flight + 1 else delayed = delayed + 1 end
-end
-local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-return {visible, in_flight, delayed, oldest[2] or -1}
+local visible = redis.call('ZCOUNT', KEYS[1], '-inf', now)
+local hidden = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local delayed = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {visible, hidden - delayed, delayed, oldest[2] or -1}
 """
 
 
@@ -249,7 +258,9 @@ class QueueStore:
             args += [message_id, json.dumps(message), now + delay * 1000, now]
             sent.append((message_id, *md5s))
         keys = queue_keys(queue.name)
-        self._send(keys=[keys["messages"], keys["visible"], keys["sent"], keys["wake"]], args=args)
+        self._send(
+            keys=[keys["messages"], keys["visible"], keys["sent"], keys["wake"], keys["delayed"]], args=args
+        )
         return sent
 
     def receive(
@@ -293,6 +304,7 @@ class QueueStore:
                 keys["messages"],
                 keys["visible"],
                 keys["sent"],
+                keys["delayed"],
                 dlq["messages"],
                 dlq["visible"],
                 dlq["sent"],
@@ -324,7 +336,9 @@ class QueueStore:
         message_id, token = receipt_handle_decode(queue.name, receipt_handle)
         keys = queue_keys(queue.name)
         return bool(
-            self._delete(keys=[keys["messages"], keys["visible"], keys["sent"]], args=[message_id, token])
+            self._delete(
+                keys=[keys["messages"], keys["visible"], keys["sent"], keys["delayed"]], args=[message_id, token]
+            )
         )
 
     def change_visibility(self, queue: QueueSettings, receipt_handle: str, timeout: int) -> None:
@@ -342,7 +356,7 @@ class QueueStore:
         keys = queue_keys(queue_name)
         now = _now_ms()
         visible, in_flight, delayed, oldest = self._counts(
-            keys=[keys["messages"], keys["visible"], keys["sent"]], args=[now]
+            keys=[keys["visible"], keys["sent"], keys["delayed"]], args=[now]
         )
         oldest = int(float(oldest))
         return {
@@ -354,7 +368,7 @@ class QueueStore:
 
     def purge(self, queue_name: str) -> None:
         keys = queue_keys(queue_name)
-        self.redis.delete(keys["messages"], keys["visible"], keys["sent"])
+        self.redis.delete(keys["messages"], keys["visible"], keys["sent"], keys["delayed"])
 
     def drop(self, queue_name: str) -> None:
         self.redis.delete(*queue_keys(queue_name).values())
