@@ -82,16 +82,22 @@ def mapping_kind(fields: dict) -> tuple[str, str]:
     )
 
 
+def mq_brokers() -> dict[str, str]:
+    """The RabbitMQ brokers ``STRATUS_MQ_BROKERS`` names (``name=amqp://...,name2=...``)."""
+    pairs = (entry.split("=", 1) for entry in settings.STRATUS_MQ_BROKERS.split(",") if "=" in entry)
+    return {name.strip(): url.strip() for name, url in pairs}
+
+
 def mq_broker_url(arn: str) -> str:
-    """The AMQP URL for an Amazon MQ broker ARN, from ``STRATUS_MQ_BROKERS`` (name=url,...)."""
+    """The AMQP URL for an Amazon MQ broker ARN, from ``STRATUS_MQ_BROKERS``."""
     match = _MQ_ARN.fullmatch(arn)
     name = match["name"] if match else ""
-    brokers = dict(entry.split("=", 1) for entry in settings.STRATUS_MQ_BROKERS.split(",") if "=" in entry)
+    brokers = mq_brokers()
     if name not in brokers:
         raise InvalidParameterValue(
             f"No RabbitMQ broker named {name!r}: set STRATUS_MQ_BROKERS={name}=amqp://user:password@host:5672/"
         )
-    return brokers[name].strip()
+    return brokers[name]
 
 
 def _config_check(kind: str, fields: dict, current: dict) -> dict:

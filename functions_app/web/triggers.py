@@ -108,7 +108,7 @@ def function_triggers(function: Function, *, base_url: str) -> dict:
         ],
         "auth_types": FunctionUrlConfig.AuthType.values,
         "starting_positions": STARTING_POSITIONS,
-        "mq_brokers": _mq_broker_names(),
+        "mq_brokers": list(mappings.mq_brokers()),
     }
 
 
@@ -181,12 +181,6 @@ def _mapping_create(function: Function, post) -> str:
         fields["StartingPosition"] = post["starting_position"]
     mapping = mappings.mapping_create(fields=fields)
     return f"{_source_name(mapping.source)} now feeds {function.name}."
-
-
-def _mq_broker_names() -> list[str]:
-    return [
-        entry.split("=", 1)[0].strip() for entry in settings.STRATUS_MQ_BROKERS.split(",") if "=" in entry
-    ]
 
 
 def _batch_fields(post) -> dict:
