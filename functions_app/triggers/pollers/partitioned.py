@@ -20,6 +20,7 @@ serves Redis Streams and Kafka, so the Kafka path is tested on Redis Streams.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -88,8 +89,6 @@ def _read_batch(source: PartitionSource, config: dict, stop) -> list[LogRecord]:
 
 def run(mapping_id, source: PartitionSource, stop) -> None:
     """Process one partition until ``stop`` is set or the mapping is disabled or deleted."""
-    import json
-
     while not stop.is_set():
         mapping = mapping_load(mapping_id)
         if mapping is None:
