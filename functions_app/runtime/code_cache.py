@@ -9,26 +9,60 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from django.core.files.storage import default_storage
 
+from functions_app.validation import UNZIPPED_MAX_BYTES
+
 _BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstraps"
+_CHUNK = 1024 * 1024
 
 
-def _unzip(data: bytes, target: Path) -> None:
+class ArtifactRefused(Exception):
+    """A stored artifact that cannot be unzipped safely: corrupt, or larger unzipped than its
+    headers declare or than ``UNZIPPED_MAX_BYTES``. Nothing of it is left in the cache."""
+
+
+def _unzip(data: bytes, target: Path, *, limit: int = UNZIPPED_MAX_BYTES) -> None:
+    """Extract ``data`` into ``target``, writing no member past its declared size and no more
+    than ``limit`` in all, whatever the archive's headers claim (raises ArtifactRefused).
+
+    CreateFunction checked the artifact once, but this is the step that fills the disk, so
+    it keeps its own bound rather than trust a check made before the rules changed.
+    """
+    root = target.resolve()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > limit:
+            raise ArtifactRefused(f"the artifact declares {declared} unzipped bytes; the limit is {limit}")
+        total = 0
+        for info in infos:
             path = (target / info.filename).resolve()
-            if not str(path).startswith(str(target.resolve())):
+            if not path.is_relative_to(root):
                 continue  # refuse paths that climb out of the package
             if info.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(0o755)
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, open(path, "wb") as sink:
-                shutil.copyfileobj(source, sink)
+            written = 0
+            try:
+                with archive.open(info) as source, open(path, "wb") as sink:
+                    while chunk := source.read(_CHUNK):
+                        written += len(chunk)
+                        total += len(chunk)
+                        if written > info.file_size or total > limit:
+                            raise ArtifactRefused(
+                                f"{info.filename} unzips past its declared {info.file_size} bytes "
+                                f"or the artifact past {limit}"
+                            )
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+                # A header that understates a member shows here, as a bad CRC at the declared size.
+                raise ArtifactRefused(f"{info.filename} is corrupt: {exc}") from exc
             unix_mode = info.external_attr >> 16
             executable = bool(unix_mode & stat.S_IXUSR)
             path.chmod(0o755 if executable else 0o644)
@@ -37,7 +71,11 @@ def _unzip(data: bytes, target: Path) -> None:
 
 
 def code_dir(cache_root: Path, *, sha256: str, storage_name: str) -> Path:
-    """The unzipped package for ``sha256``, fetched from storage on first use."""
+    """The unzipped package for ``sha256``, fetched from storage on first use.
+
+    Raises ArtifactRefused, leaving nothing behind, for an artifact that would unzip past
+    its declared sizes or the unzipped limit.
+    """
     target = cache_root / "code" / sha256
     if target.is_dir():
         return target
@@ -49,6 +87,9 @@ def code_dir(cache_root: Path, *, sha256: str, storage_name: str) -> Path:
         _unzip(data, staging)
         staging.chmod(0o755)
         os.rename(staging, target)
+    except ArtifactRefused:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         if not target.is_dir():
