@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from dashboard.data_dir import PRIVATE_UMASK
 from dashboard.env import secret_in_file
 
 
@@ -49,7 +50,7 @@ def redis_server_binary() -> str:
 def _managed_port(directory: Path) -> int:
     port_file = directory / "port"
     if not port_file.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = port_file.with_name(f".port.{os.getpid()}")
         temporary.write_text(f"{free_port()}\n")
         try:
@@ -70,8 +71,11 @@ def managed_redis_url(data_dir: Path) -> str:
 def redis_start(
     *, directory: Path, port: int, password: str, fsync: str = "everysec", quiet: bool = False
 ) -> subprocess.Popen:
-    """Start ``redis-server`` in the foreground of a child process and wait until it answers."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Start ``redis-server`` in the foreground of a child process and wait until it answers.
+
+    Its AOF, RDB and log files are its owner's alone (umask 0o077), whoever starts it.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = directory / "redis.conf"
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -97,6 +101,7 @@ def redis_start(
         stdout=subprocess.DEVNULL if quiet else None,
         stderr=subprocess.DEVNULL if quiet else None,
         start_new_session=True,
+        umask=PRIVATE_UMASK,
     )
     _wait_until_answering(port=port, password=password, process=process)
     return process

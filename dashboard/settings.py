@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import dj_database_url
 import plotly
 
+from dashboard.data_dir import PRIVATE_UMASK, data_dir_create
 from dashboard.env import env_bool, env_choice, env_int, env_int_list, env_list, env_str, secret_in_file
 from dashboard.managed_redis import managed_redis_url
 
+# Nothing Stratus writes is for other users; children (redis-server, workers) inherit this.
+os.umask(PRIVATE_UMASK)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("STRATUS_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = data_dir_create(Path(env_str("STRATUS_DATA_DIR", str(BASE_DIR / "var"))).resolve())
 
 SECRET_KEY = env_str("SECRET_KEY", "") or secret_in_file(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
@@ -137,6 +141,9 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Django's file storages chmod what they save (0644 by default, whatever the umask).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # A CreateFunction body carries a base64 zip of up to 50 MB, so about 70 MB of JSON. The
 # Lambda API middleware enforces AWS's own limits per operation before Django reads the body.

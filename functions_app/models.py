@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from functions_app.fields import EncryptedJSONField
+
 LATEST = "$LATEST"
 
 
@@ -86,7 +88,8 @@ class FunctionVersion(models.Model):
     memory_size = models.PositiveIntegerField(default=128)
     timeout = models.PositiveIntegerField(default=3)
     ephemeral_storage = models.PositiveIntegerField(default=512)
-    environment = models.JSONField(default=dict, blank=True)
+    # The function's own secrets live here: encrypted at rest (see fields.py).
+    environment = EncryptedJSONField(default=dict, blank=True)
     dead_letter_target_arn = models.CharField(max_length=1024, blank=True)
     tracing_mode = models.CharField(max_length=16, default="PassThrough")
     architectures = models.JSONField(default=list)
