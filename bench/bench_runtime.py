@@ -9,6 +9,9 @@
 3. Warm throughput with 16 concurrent clients vs a bare RQ round trip (enqueue a no-op job,
    block on its result) with the same number of SimpleWorkers.
 4. Idle memory of one warm Python environment (RSS of its processes).
+5. What a network of its own costs a sandbox: cold start (INIT) and warm invoke of
+   environments started in this process with STRATUS_SANDBOX_NETWORK=isolated vs host,
+   alternating, with the ready reserve of networks as configured and with none.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def cold_start(client, stack) -> dict:
     runtime = runtime_get(RUNTIME)
     code_dir = Path(stack["data_dir"]) / "bench-empty"
     code_dir.mkdir(exist_ok=True)
-    argv, env, preexec, _ = sandbox_command(
+    launch = sandbox_command(
         SandboxSpec(
             command=[runtime.executable, "-c", "pass"],
             environment={"PATH": "/usr/bin:/bin"},
@@ -107,8 +110,80 @@ def cold_start(client, stack) -> dict:
             cgroup_procs=(),
         )
     )
-    bare = _timed(lambda: subprocess.run(argv, env=env, preexec_fn=preexec, check=True), 15)
+    launch.close_fds()
+
+    def bare_start():
+        # bwrap reads its options (and the seccomp filter) from pipes, made anew each time.
+        again = sandbox_command(
+            SandboxSpec(
+                command=[runtime.executable, "-c", "pass"],
+                environment={"PATH": "/usr/bin:/bin"},
+                code_dir=code_dir,
+                runtime_dir=code_dir,
+                extra_ro_binds=runtime.ro_binds,
+                tmp_size_mb=512,
+                memory_mb=128,
+                cgroup_procs=(),
+            )
+        )
+        try:
+            subprocess.run(
+                again.argv, env=again.environment, preexec_fn=again.preexec, pass_fds=again.fds, check=True
+            )
+        finally:
+            again.close_fds()
+
+    bare = _timed(bare_start, 15)
     return {"init_p50": percentile(init_durations, 0.5), "bwrap_python_p50": percentile(bare, 0.5)}
+
+
+def network_cost(stack) -> dict:
+    """INIT and warm invoke p50 of in-process environments: isolated (with the reserve of
+    ready networks, and without) vs the host's network, alternating so all see one machine."""
+    from functions_app.runtime.code_cache import runtime_dir
+    from functions_app.runtime.environment import ExecutionEnvironment
+    from functions_app.runtime.sandbox_host import sandbox_host_create
+    from functions_app.runtime.spec import FunctionSpec, InvokeRequest
+
+    cache = Path(stack["data_dir"]) / "bench-network"
+    code = cache / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "lambda_function.py").write_text(NOOP)
+    hosts = {}
+    for label, mode, reserve in (
+        ("isolated", "isolated", "2"),
+        ("no_reserve", "isolated", "0"),
+        ("host", "host", "2"),
+    ):
+        os.environ["STRATUS_SANDBOX_NETWORK"], os.environ["STRATUS_SANDBOX_NETWORK_RESERVE"] = mode, reserve
+        import functions_app.runtime.sandbox_host as sandbox_host
+
+        sandbox_host.NETWORK_RESERVE = int(reserve)
+        hosts[label] = sandbox_host_create(cache / label)
+    spec = FunctionSpec(
+        function_name="bench", version="$LATEST", revision_id="r", code_sha256="bench", code_storage_name="",
+        runtime=RUNTIME, handler="lambda_function.handler", memory_size=128, timeout=10, ephemeral_storage=512,
+        environment={}, log_group="/aws/lambda/bench", log_format="Text", region="us-east-1",
+        account_id="000000000000",
+    )  # fmt: skip
+    inits: dict[str, list[float]] = {label: [] for label in hosts}
+    warms: dict[str, list[float]] = {label: [] for label in hosts}
+    request = InvokeRequest(request_id="r", payload=b"{}", invoked_function_arn=spec.function_arn)
+    for round_ in range(12):
+        for label, host in hosts.items():
+            time.sleep(0.3)  # the reserve refills between cold starts, as it does between bursts
+            environment = ExecutionEnvironment(spec, host=host, code_dir=code, runtime_dir=runtime_dir(cache))
+            inits[label].append(environment.start())
+            samples = _timed(lambda environment=environment: environment.invoke(request), 20)
+            if round_:
+                warms[label] += samples
+            environment.shutdown()
+    for host in hosts.values():
+        host.close()
+    return {
+        label: {"init_p50": percentile(inits[label], 0.5), "warm_p50": percentile(warms[label], 0.5)}
+        for label in hosts
+    }
 
 
 def _throughput(call, seconds: float = 8.0) -> float:
@@ -203,6 +278,8 @@ def main() -> None:
         cold = cold_start(client, stack)
         rates = throughput(stack, workers)
         memory = idle_memory(stack)
+        network = network_cost(stack)
+    isolated, no_reserve, shared = network["isolated"], network["no_reserve"], network["host"]
     rows = [
         (
             "Warm invoke p50 / GetFunctionConfiguration p50",
@@ -229,6 +306,24 @@ def main() -> None:
             f"{rates['stratus_per_s']:.0f}/s vs {rates['rq_per_s']:.0f}/s",
         ),
         ("Idle RSS of one warm Python environment (MB)", memory, "≤ 20", "runtime process, VmRSS"),
+        (
+            "Cold start (INIT p50), isolated network / host network",
+            isolated["init_p50"] / shared["init_p50"],
+            "≤ 1.3",
+            f"{isolated['init_p50']:.1f} ms vs {shared['init_p50']:.1f} ms",
+        ),
+        (
+            "Cold start (INIT p50), isolated with no network ready / host network",
+            no_reserve["init_p50"] / shared["init_p50"],
+            "—",
+            f"{no_reserve['init_p50']:.1f} ms vs {shared['init_p50']:.1f} ms",
+        ),
+        (
+            "Warm invoke p50 in-process, isolated network / host network",
+            isolated["warm_p50"] / shared["warm_p50"],
+            "≈ 1",
+            f"{isolated['warm_p50']:.2f} ms vs {shared['warm_p50']:.2f} ms",
+        ),
     ]
     print("| Benchmark | Ratio | Target | Measured in this run |")
     print("| --- | --- | --- | --- |")

@@ -21,6 +21,11 @@ def platform(request) -> dict:
         return {
             "platform_banner": "STRATUS_SANDBOX is off: functions run unsandboxed on this host (development only)."
         }
+    if status.get("host_network_workers"):
+        return {
+            "platform_banner": "STRATUS_SANDBOX_NETWORK is host: functions share this host's network and can "
+            "reach every service on it (development only)."
+        }
     return _triggers_banner(status)
 
 

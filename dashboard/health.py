@@ -57,6 +57,13 @@ def platform_status() -> dict:
         "schedulers": len(alive_list(connection, "scheduler")),
         "workers": len(alive),
         "unsandboxed_workers": sum(1 for status in alive.values() if status.get("sandbox") is False),
+        # Workers whose sandboxes share the host's network (STRATUS_SANDBOX_NETWORK=host).
+        "host_network_workers": sum(
+            1 for status in alive.values() if status.get("sandbox") and status.get("network") == "host"
+        ),
+        "sandbox_networks": sorted(
+            {str(status.get("network")) for status in alive.values() if status.get("network")}
+        ),
         "consumers": consumers,
     }
 
@@ -79,6 +86,8 @@ def health_report() -> dict:
             "status": "ok" if status.get("workers") else "warning",
             "alive": status.get("workers", 0),
             "unsandboxed": status.get("unsandboxed_workers", 0),
+            "host_network": status.get("host_network_workers", 0),
+            "sandbox_networks": status.get("sandbox_networks", []),
         }
         report["consumers"] = {
             "status": "ok" if status.get("consumers") else "warning",

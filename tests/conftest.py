@@ -76,6 +76,9 @@ def stratus_env(**extra: str) -> dict[str, str]:
         # The RabbitMQ on this machine, when there is one (tests/test_event_source_rabbitmq.py).
         STRATUS_MQ_BROKERS="local=amqp://guest:guest@127.0.0.1:5672/",
     )
+    if os.geteuid() != 0:
+        # Networks of their own need root; without it, the suite runs sandboxes on the host's.
+        env.setdefault("STRATUS_SANDBOX_NETWORK", "host")
     env.update(extra)
     return env
 
@@ -98,6 +101,8 @@ def _test_database_released(django_db_setup, django_db_blocker):
 def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Stratus ASGI server (uvicorn) on a free port, sharing the test database."""
     port = free_port()
+    # Where functions' AWS SDK calls go, through their sandbox's door (AWS_ENDPOINT_URL).
+    os.environ["STRATUS_API_URL"] = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed at the end of the session
     process = subprocess.Popen(
@@ -351,10 +356,83 @@ def json_dumps(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-class Webhook:
-    """A real HTTP endpoint that records every JSON body POSTed to it."""
+class PeerNetwork:
+    """Another machine on the network, for this test session: a network namespace at the far
+    end of a veth pair. Sandboxes have networks of their own and cannot reach the host's
+    loopback, but they reach this address as they would any other machine's."""
 
     def __init__(self) -> None:
+        # Unique per session, so sessions running side by side do not collide.
+        tag = os.getpid() % 16000
+        self.name = f"stratus-test-{os.getpid()}"
+        self.veth = f"stt{tag}"
+        base = 4 * tag
+        self.host_address = f"10.214.{base // 256}.{base % 256 + 1}"
+        self.address = f"10.214.{base // 256}.{base % 256 + 2}"
+        self._ip("netns", "add", self.name)
+        try:
+            self._ip("link", "add", self.veth, "type", "veth", "peer", "name", f"{self.veth}p")
+            self._ip("link", "set", f"{self.veth}p", "netns", self.name)
+            self._ip("addr", "add", f"{self.host_address}/30", "dev", self.veth)
+            self._ip("link", "set", self.veth, "up")
+            self._ip("-n", self.name, "addr", "add", f"{self.address}/30", "dev", f"{self.veth}p")
+            self._ip("-n", self.name, "link", "set", f"{self.veth}p", "up")
+            self._ip("-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+    def inside(self, make):
+        """``make()`` called in a thread that has entered the namespace: a socket it creates
+        belongs to the namespace, whichever thread uses it afterwards."""
+        import threading
+
+        from functions_app.runtime.netns import netns_enter
+
+        made: dict = {}
+
+        def run() -> None:
+            try:
+                with open(f"/run/netns/{self.name}") as namespace:
+                    netns_enter(namespace.fileno())
+                made["value"] = make()
+            except BaseException as exc:
+                made["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        if "error" in made:
+            raise made["error"]
+        return made["value"]
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.veth], capture_output=True, timeout=10)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def test_network():
+    """Another machine sandboxes can reach (None without root, when they share the host's network)."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        yield None
+        return
+    network = PeerNetwork()
+    yield network
+    network.close()
+
+
+class Webhook:
+    """A real HTTP endpoint that records every JSON body POSTed to it: on ``network`` (another
+    machine, where functions in their own networks can reach it), else on the host's loopback."""
+
+    def __init__(self, network: PeerNetwork | None = None) -> None:
         import queue
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -374,8 +452,12 @@ class Webhook:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        address = network.address if network is not None else "127.0.0.1"
+        if network is not None:
+            self.server = network.inside(lambda: ThreadingHTTPServer((address, 0), Handler))
+        else:
+            self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.url = f"http://{address}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait(self, count: int = 1, *, timeout: float = 30) -> list[tuple[str, dict, float]]:
@@ -398,8 +480,8 @@ class Webhook:
 
 
 @pytest.fixture
-def webhook():
-    hook = Webhook()
+def webhook(test_network):
+    hook = Webhook(test_network)
     yield hook
     hook.close()
 

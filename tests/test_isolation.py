@@ -2,8 +2,7 @@
 
 Each test asks a probe function (a Python handler with one action per check) to look around
 from the inside, and asserts on what it reports: the processes, the identity and
-capabilities, the files, the environment, the platform's Redis, other functions' code and
-/tmp, and the limits on processes and ephemeral storage.
+capabilities, the files, the environment, other functions' code and /tmp, and the limits on processes and ephemeral storage.
 """
 
 from __future__ import annotations
@@ -63,29 +62,6 @@ def paths(event):
 
 def environment(event):
     return {"environ": dict(os.environ)}
-
-
-def redis(event):
-    with socket.create_connection((event["host"], event["port"]), timeout=3) as connection:
-        connection.sendall(b"PING\r\n")
-        return {"reply": connection.recv(200).decode("latin-1")}
-
-
-def runtime_api(event):
-    # Talk to this worker's Runtime API server (its port is this environment's too) without
-    # this environment's secret: once with no secret, once with a made-up one.
-    address = os.environ["AWS_LAMBDA_RUNTIME_API"]
-    host, port = address.split("/")[0].rsplit(":", 1)
-    replies = []
-    for target, path in (
-        ("127.0.0.1", "/2018-06-01/runtime/invocation/next"),
-        ("rapi-" + "0" * 48 + ".localhost", "/2018-06-01/runtime/invocation/next"),
-        ("127.0.0.1", "/" + "A" * 43 + "/2018-06-01/runtime/invocation/next"),
-    ):
-        with socket.create_connection(("127.0.0.1", int(port)), timeout=3) as connection:
-            connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {target}:{port}\r\n\r\n".encode())
-            replies.append(connection.recv(200).decode("latin-1").split("\r\n")[0])
-    return {"replies": replies}
 
 
 def search(event):
@@ -265,18 +241,6 @@ def test_it_gives_the_function_no_platform_secret_in_its_environment(lambda_clie
         assert str(settings.DATA_DIR) not in value
 
 
-def test_it_leaves_the_platforms_redis_refusing_a_client_from_inside(lambda_client, probe):
-    redis_url = urlsplit(settings.REDIS_URL)
-    reply = _ask(lambda_client, probe(), "redis", host=redis_url.hostname, port=redis_url.port)["reply"]
-    # The sandbox shares the host's network, so it reaches Redis, which wants a password.
-    assert reply.startswith("-NOAUTH"), reply
-
-
-def test_it_refuses_runtime_api_calls_without_the_environments_secret(lambda_client, probe):
-    replies = _ask(lambda_client, probe(), "runtime_api")["replies"]
-    assert replies == ["HTTP/1.1 403 Forbidden"] * 3
-
-
 def test_it_keeps_one_functions_code_from_another(lambda_client, probe):
     secret = f"secret-{secrets.token_hex(12)}"
     victim = probe("victim", marker=secret)
@@ -326,13 +290,13 @@ def test_it_stops_a_fork_bomb_at_the_process_limit_and_harms_nothing_outside(lam
 
 @pytest.mark.slow
 def test_it_stops_a_disk_filling_write_at_the_ephemeral_storage_size(lambda_client, probe):
-    # /tmp is a tmpfs, whose pages count as the function's memory: room for both.
     filler = probe("tmp-filler", MemorySize=1024, Timeout=30, EphemeralStorage={"Size": 512})
     outcome = _ask(lambda_client, filler, "fill_tmp", give_up_after=1024 * 1024 * 1024)
     assert outcome["error"] == "ENOSPC"
-    assert outcome["size"] == 512 * 1024 * 1024
-    assert 500 * 1024 * 1024 < outcome["written"] <= 512 * 1024 * 1024
+    # A filesystem of 512 MB, less its own bookkeeping (on disk) or nothing (as a tmpfs).
+    assert 490 * 1024 * 1024 < outcome["size"] <= 512 * 1024 * 1024
+    assert 480 * 1024 * 1024 < outcome["written"] <= 512 * 1024 * 1024
     # The environment still works, and its /tmp frees up again.
     cleared = _ask(lambda_client, filler, "clear_tmp")
-    assert cleared["free"] > 500 * 1024 * 1024
+    assert cleared["free"] > 480 * 1024 * 1024
     assert _ask(lambda_client, probe("after-fill"), "write_task")["error"] == "EROFS"

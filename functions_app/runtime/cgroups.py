@@ -6,6 +6,14 @@ memory (as Lambda gives more CPU to bigger functions). The cgroup's peak-memory 
 reset before each invoke, gives the true "Max Memory Used" of that invoke, and its OOM
 counter tells an out-of-memory kill from any other death.
 
+Between invokes the environment is frozen (v2 ``cgroup.freeze``, v1 freezer), as AWS
+freezes its environments: a process a handler leaves running gets no CPU until the next
+invoke. At shutdown the whole cgroup is killed, not just a process group. A cgroup is
+named for the worker that made it (its pid and start time), so when a worker dies without
+cleaning up, any other worker on the host finds its environments and kills them
+(``orphans_kill``): frozen tasks under the v1 freezer do not even die of SIGKILL until
+they are thawed.
+
 Where no cgroup is writable, ``CgroupLimits.create`` returns None and the sandbox falls
 back to an address-space limit.
 """
@@ -15,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +52,11 @@ class _Layout:
     memory: Path  # parent directory under which environment cgroups are made
     pids: Path | None
     cpu: Path | None
+    freezer: Path | None = None  # v1 only; v2 freezes through the memory directory
+
+    @property
+    def parents(self) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys(p for p in (self.memory, self.pids, self.cpu, self.freezer) if p))
 
 
 def _writable_parent(base: Path) -> Path | None:
@@ -79,8 +94,68 @@ def cgroup_layout() -> _Layout | None:
             pids = _writable_parent(CGROUP_ROOT / "pids" / own.get("pids", "/").lstrip("/"))
             cpu_key = next((key for key in own if "cpu" in key.split(",") or key == "cpu"), "cpu")
             cpu = _writable_parent(CGROUP_ROOT / "cpu" / own.get(cpu_key, "/").lstrip("/"))
-            return _Layout(version=1, memory=memory, pids=pids, cpu=cpu)
+            freezer = _writable_parent(CGROUP_ROOT / "freezer" / own.get("freezer", "/").lstrip("/"))
+            return _Layout(version=1, memory=memory, pids=pids, cpu=cpu, freezer=freezer)
     return None
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def _owner_tag() -> str:
+    """``<pid>x<start time>``: names this process's cgroups, and tells whether it still lives."""
+    return f"{os.getpid()}x{_start_time(os.getpid())}"
+
+
+def cgroup_name(environment_id: str) -> str:
+    return f"stratus-{_owner_tag()}-{environment_id}"
+
+
+def _owner_alive(name: str) -> bool:
+    try:
+        tag = name.split("-", 2)[1]
+        pid, started = tag.split("x", 1)
+    except (IndexError, ValueError):
+        return True  # not named by this scheme: not ours to judge
+    return _start_time(int(pid)) == started
+
+
+def _kill_directory(path: Path, *, version: int) -> None:
+    """SIGKILL every process in ``path``; v2 through cgroup.kill where the kernel has it."""
+    if version == 2 and (path / "cgroup.kill").exists():
+        with contextlib.suppress(OSError):
+            _write(path / "cgroup.kill", "1")
+            return
+    with contextlib.suppress(OSError, ValueError):
+        for pid in (path / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def orphans_kill() -> int:
+    """Kill and remove the environment cgroups of workers that are gone; returns how many."""
+    layout = cgroup_layout()
+    if layout is None:
+        return 0
+    orphans: set[str] = set()
+    for parent in layout.parents:
+        with contextlib.suppress(OSError):
+            orphans.update(
+                entry.name
+                for entry in parent.iterdir()
+                if entry.is_dir() and entry.name.startswith("stratus-") and not _owner_alive(entry.name)
+            )
+    for name in orphans:
+        limits = CgroupLimits(layout, name)
+        limits.dirs = [parent / name for parent in layout.parents if (parent / name).is_dir()]
+        limits.kill()
+        limits.remove()
+    return len(orphans)
 
 
 def _write(path: Path, value: str) -> None:
@@ -138,6 +213,48 @@ class CgroupLimits:
         if self.layout.cpu is not None:
             cpu = self._make(self.layout.cpu)
             _write(cpu / "cpu.shares", str(max(2, memory_mb * 1024 // 1769)))
+        if self.layout.freezer is not None:
+            self._make(self.layout.freezer)
+
+    # ---- freezing and killing ---------------------------------------------------------
+
+    def _freezer_file(self) -> tuple[Path, str, str] | None:
+        """(file, frozen value, thawed value) of this cgroup's freezer, if it has one."""
+        if self.layout.version == 2:
+            return (self._memory_dir / "cgroup.freeze", "1", "0") if self.dirs else None
+        if self.layout.freezer is None:
+            return None
+        return self.layout.freezer / self.name / "freezer.state", "FROZEN", "THAWED"
+
+    def freeze(self) -> None:
+        """Stop every process of the environment from running (until ``thaw``)."""
+        freezer = self._freezer_file()
+        if freezer is not None:
+            with contextlib.suppress(OSError):
+                _write(freezer[0], freezer[1])
+
+    def thaw(self) -> None:
+        freezer = self._freezer_file()
+        if freezer is not None:
+            with contextlib.suppress(OSError):
+                _write(freezer[0], freezer[2])
+
+    def frozen(self) -> bool:
+        freezer = self._freezer_file()
+        if freezer is None:
+            return False
+        try:
+            value = freezer[0].read_text().strip()
+        except OSError:
+            return False
+        return value == "1" if self.layout.version == 2 else value in {"FROZEN", "FREEZING"}
+
+    def kill(self) -> None:
+        """SIGKILL every process of the environment, frozen ones included."""
+        for path in self.dirs:
+            _kill_directory(path, version=self.layout.version)
+        # A task frozen by the v1 freezer takes its SIGKILL only once thawed.
+        self.thaw()
 
     def procs_files(self) -> tuple[str, ...]:
         return tuple(str(path / "cgroup.procs") for path in self.dirs)
@@ -186,7 +303,5 @@ class CgroupLimits:
                 except FileNotFoundError:
                     break
                 except OSError:
-                    import time
-
                     time.sleep(0.02)
         self.dirs.clear()

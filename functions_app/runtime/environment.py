@@ -3,8 +3,9 @@
 INIT starts the sandbox and waits until the runtime first asks for an event (its static
 code is loaded by then) or reports an init error. INVOKE hands it one event at a time and
 waits for the response, the error, the deadline or the process's death. SHUTDOWN kills
-the whole process tree. An environment that timed out, ran out of memory or crashed is
-never reused.
+every process of the environment's cgroup. An environment that timed out, ran out of
+memory or crashed is never reused. Between invokes the environment is frozen: nothing in
+it runs until the next event is handed over.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import math
 import os
 import queue
-import select
 import signal
 import subprocess
 import threading
@@ -24,8 +24,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from functions_app.runtime.cgroups import CgroupLimits
-from functions_app.runtime.runtime_api import RuntimeApiServer, endpoint_hostname
+from functions_app.runtime.cgroups import CgroupLimits, cgroup_name
+from functions_app.runtime.env_logs import LogReader
+from functions_app.runtime.netns import SandboxNetwork
+from functions_app.runtime.runtime_api import endpoint_hostname
 from functions_app.runtime.sandbox import (
     RUNTIME_DIR,
     TASK_ROOT,
@@ -33,13 +35,14 @@ from functions_app.runtime.sandbox import (
     sandbox_command,
     sandbox_enabled,
 )
+from functions_app.runtime.sandbox_host import SandboxHost
 from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
+from functions_app.runtime.tmp_volume import TmpVolume
 from functions_app.runtimes import runtime_get
 
 logger = logging.getLogger("stratus.environment")
 
 INIT_TIMEOUT_SECONDS = 10.0
-_LOG_LINE_MAX = 256 * 1024
 
 
 class InitFailed(Exception):
@@ -49,6 +52,20 @@ class InitFailed(Exception):
         super().__init__(outcome.error_type)
         self.outcome = outcome
         self.init_duration_ms = init_duration_ms
+
+
+def failure_outcome(error_type: str, message: str, status: str) -> InvokeOutcome:
+    """An invoke that failed before or around the function: an Unhandled error, environment lost."""
+    body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+    return InvokeOutcome(
+        payload=body,
+        function_error="Unhandled",
+        error_type=error_type,
+        duration_ms=0,
+        max_memory_mb=0,
+        environment_lost=True,
+        status=status,
+    )
 
 
 def _now_ms() -> int:
@@ -81,90 +98,12 @@ def _etc_hosts_pipe(runtime_api_hostname: str) -> int:
     return read_fd
 
 
-class _LogReader(threading.Thread):
-    """Reads the environment's stdout and stderr (one pipe) into timestamped lines.
-
-    ``since`` asks the reader, through a wake-up pipe, to confirm that it has read
-    everything already in the pipe; the runtime flushes its output before it posts a
-    response, so that is every line the invocation printed.
-    """
-
-    def __init__(self, fd: int) -> None:
-        super().__init__(daemon=True, name="env-logs")
-        self.fd = fd
-        self.lines: list[tuple[int, str]] = []
-        self._partial = b""
-        self._lock = threading.Lock()
-        self._wake_read, self._wake_write = os.pipe()
-        self._flushed = threading.Event()
-        self.closed = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while True:
-                ready, _, _ = select.select([self.fd, self._wake_read], [], [])
-                if self.fd in ready:
-                    data = os.read(self.fd, 65536)
-                    if not data:
-                        break
-                    self._take(data)
-                    continue
-                if self._wake_read in ready:
-                    os.read(self._wake_read, 4096)
-                    # Nothing was readable in this round, so the pipe is drained.
-                    still, _, _ = select.select([self.fd], [], [], 0)
-                    if not still:
-                        self._flushed.set()
-        except OSError:
-            pass
-        finally:
-            self._take(b"", final=True)
-            self.closed.set()
-            self._flushed.set()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-
-    def _take(self, data: bytes, *, final: bool = False) -> None:
-        now = _now_ms()
-        buffer = self._partial + data
-        *complete, self._partial = buffer.split(b"\n")
-        if final and self._partial:
-            complete.append(self._partial)
-            self._partial = b""
-        if len(self._partial) > _LOG_LINE_MAX:
-            complete.append(self._partial)
-            self._partial = b""
-        if complete:
-            with self._lock:
-                self.lines.extend((now, line.decode("utf-8", "replace")) for line in complete)
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.lines)
-
-    def since(self, mark: int, *, wait_seconds: float = 0.5) -> list[tuple[int, str]]:
-        """Lines from ``mark`` on, after everything already in the pipe has been read."""
-        if not self.closed.is_set():
-            self._flushed.clear()
-            with contextlib.suppress(OSError):
-                os.write(self._wake_write, b"x")
-            self._flushed.wait(wait_seconds)
-        with self._lock:
-            lines = self.lines[mark:]
-            # Keep memory bounded for long-lived environments.
-            if len(self.lines) > 10000:
-                del self.lines[:mark]
-        return lines
-
-
 class ExecutionEnvironment:
     def __init__(
         self,
         spec: FunctionSpec,
         *,
-        api: RuntimeApiServer,
+        host: SandboxHost,
         code_dir: Path,
         runtime_dir: Path,
         initialization_type: str = "on-demand",
@@ -177,7 +116,9 @@ class ExecutionEnvironment:
         self.invocations = 0
         self.created_at = time.monotonic()
         self.last_used = time.monotonic()
-        self._api = api
+        self._host = host
+        self._network: SandboxNetwork | None = None
+        self._tmp: TmpVolume | None = None
         self._code_dir = code_dir
         self._runtime_dir = runtime_dir
         self._events: queue.Queue = queue.Queue()
@@ -187,7 +128,7 @@ class ExecutionEnvironment:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._cgroup: CgroupLimits | None = None
-        self._logs: _LogReader | None = None
+        self._logs: LogReader | None = None
         self._endpoint: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -221,6 +162,7 @@ class ExecutionEnvironment:
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
                 "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
                 "AWS_REGION": spec.region,
+                "AWS_ENDPOINT_URL": self._host.endpoint_url,
                 "AWS_DEFAULT_REGION": spec.region,
             }
         )
@@ -248,13 +190,11 @@ class ExecutionEnvironment:
                 raise InitFailed(self._failure("Runtime.InvalidEntrypoint", problem, "init_error"), 0.0)
         self.state = "initializing"
         started = time.monotonic()
-        # Sandboxed, the endpoint is a plain host:port whose name only this sandbox's
-        # /etc/hosts resolves: every Runtime API client accepts that (see runtime_api.py).
-        self._endpoint = self._api.register(self, by_host=sandbox_enabled())
-        hostname = endpoint_hostname(self._endpoint)
-        hosts_fd = _etc_hosts_pipe(hostname) if hostname else None
-        self._cgroup = CgroupLimits.create(name=f"stratus-{self.id}", memory_mb=self.spec.memory_size)
-        argv, env, preexec, cwd = sandbox_command(
+        hosts_fd = self._endpoint_open()
+        self._cgroup = CgroupLimits.create(name=cgroup_name(self.id), memory_mb=self.spec.memory_size)
+        if sandbox_enabled():
+            self._tmp = TmpVolume.create(size_mb=self.spec.ephemeral_storage, work_dir=self._host.tmp_dir)
+        launch = sandbox_command(
             SandboxSpec(
                 command=runtime.command(RUNTIME_DIR, TASK_ROOT),
                 environment=self._environment_variables(),
@@ -265,22 +205,25 @@ class ExecutionEnvironment:
                 memory_mb=self.spec.memory_size,
                 cgroup_procs=self._cgroup.procs_files() if self._cgroup is not None else (),
                 etc_hosts_fd=hosts_fd,
+                netns_fd=self._network.netns_fd if self._network is not None else None,
+                tmp_device=self._tmp.device if self._tmp is not None else None,
+                tmp_mount_point=str(self._host.tmp_mount_point),
             )
         )
         read_fd, write_fd = os.pipe()
         try:
             self._process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
+                launch.argv,
+                env=launch.environment,
+                cwd=launch.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
-                preexec_fn=preexec,
+                preexec_fn=launch.preexec,
                 start_new_session=True,
-                pass_fds=(hosts_fd,) if hosts_fd is not None else (),
+                pass_fds=launch.fds,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             os.close(read_fd)
             os.close(write_fd)
             self.shutdown()
@@ -291,10 +234,11 @@ class ExecutionEnvironment:
                 0.0,
             ) from None
         finally:
-            if hosts_fd is not None:
-                os.close(hosts_fd)
+            launch.close_fds()
+            if self._tmp is not None:
+                self._tmp.release()  # mounted in the sandbox now, which holds it from here on
         os.close(write_fd)
-        self._logs = _LogReader(read_fd)
+        self._logs = LogReader(read_fd)
         self._logs.start()
         threading.Thread(target=self._watch_exit, daemon=True, name="env-exit").start()
 
@@ -317,6 +261,7 @@ class ExecutionEnvironment:
             duration = (time.monotonic() - started) * 1000
             if kind == "next":
                 self.state = "idle"
+                self._freeze()
                 return duration
             if kind == "init_error":
                 body, error_type = details
@@ -332,6 +277,28 @@ class ExecutionEnvironment:
                 self.shutdown()
                 raise InitFailed(outcome, duration)
 
+    def _endpoint_open(self) -> int | None:
+        """Give the environment its Runtime API endpoint; returns an /etc/hosts fd when the
+        endpoint is a name only the sandbox's own /etc/hosts can resolve."""
+        if self._host.own_network:
+            # 127.0.0.1:9001 in a network of its own: whoever connects there is this environment.
+            self._network = self._host.network_take()
+            self._endpoint = self._host.api.attach(self, self._network.runtime_listener)
+            return None
+        # Sharing the host's network, the endpoint is a plain host:port whose name only this
+        # sandbox's /etc/hosts resolves: every Runtime API client accepts that.
+        self._endpoint = self._host.api.register(self, by_host=sandbox_enabled())
+        hostname = endpoint_hostname(self._endpoint)
+        return _etc_hosts_pipe(hostname) if hostname else None
+
+    def _freeze(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.freeze()
+
+    def _thaw(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.thaw()
+
     def _watch_exit(self) -> None:
         process = self._process
         if process is None:
@@ -346,31 +313,30 @@ class ExecutionEnvironment:
                 self._process.wait(timeout=seconds)
 
     def shutdown(self) -> None:
-        """SHUTDOWN: kill the whole process tree and release the endpoint and cgroup."""
+        """SHUTDOWN: kill every process of the environment; release its endpoint, network,
+        /tmp and cgroup."""
         self.state = "dead"
         self._events.put(None)
-        if self._endpoint:
-            self._api.unregister(self._endpoint)
+        if self._network is not None:
+            self._host.network_release(self._network)
+            self._network = None
+        elif self._endpoint:
+            self._host.api.unregister(self._endpoint)
         process = self._process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         if self._cgroup is not None:
-            self._kill_cgroup()
+            self._cgroup.kill()
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
         if self._cgroup is not None:
             self._cgroup.remove()
+        if self._tmp is not None:
+            self._tmp.release()
         if self._logs is not None:
             self._logs.closed.wait(1)
-
-    def _kill_cgroup(self) -> None:
-        for directory in self._cgroup.dirs if self._cgroup else []:
-            with contextlib.suppress(OSError, ValueError):
-                for pid in (directory / "cgroup.procs").read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
 
     @property
     def alive(self) -> bool:
@@ -382,6 +348,7 @@ class ExecutionEnvironment:
         assert self._logs is not None
         self.state = "busy"
         self.invocations += 1
+        self._thaw()
         if self._cgroup is not None:
             self._cgroup.peak_reset()
         mark = self._logs.mark()
@@ -440,6 +407,7 @@ class ExecutionEnvironment:
             self.shutdown()
         else:
             self.state = "idle"
+            self._freeze()
         return outcome
 
     def _max_memory_mb(self) -> int:
@@ -472,16 +440,7 @@ class ExecutionEnvironment:
     # ---- outcomes --------------------------------------------------------------------
 
     def _failure(self, error_type: str, message: str, status: str) -> InvokeOutcome:
-        body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-        return InvokeOutcome(
-            payload=body,
-            function_error="Unhandled",
-            error_type=error_type,
-            duration_ms=0,
-            max_memory_mb=0,
-            environment_lost=True,
-            status=status,
-        )
+        return failure_outcome(error_type, message, status)
 
     def _error_outcome(
         self, body: bytes, error_type: str | None, *, status: str, lost: bool

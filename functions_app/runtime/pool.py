@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from functions_app.runtime.code_cache import code_dir, runtime_dir
-from functions_app.runtime.environment import ExecutionEnvironment
-from functions_app.runtime.runtime_api import RuntimeApiServer
+from functions_app.runtime.cgroups import orphans_kill
+from functions_app.runtime.code_cache import ArtifactRefused, code_dir, runtime_dir
+from functions_app.runtime.environment import ExecutionEnvironment, InitFailed, failure_outcome
+from functions_app.runtime.sandbox_host import sandbox_host_create
 from functions_app.runtime.spec import FunctionSpec
 
 logger = logging.getLogger("stratus.pool")
@@ -49,19 +50,22 @@ class EnvironmentPool:
     ) -> None:
         self.cache_root = cache_root
         self.idle_seconds = idle_seconds
-        self.api = RuntimeApiServer()
+        self.host = sandbox_host_create(cache_root)
+        orphans_kill()
         self.runtime_dir = runtime_dir(cache_root)
         self.listener: IdleListener = listener or _Silent()
         self._idle: dict[tuple, list[ExecutionEnvironment]] = {}
         self._busy: set[ExecutionEnvironment] = set()
         self._provisioned: dict[str, ExecutionEnvironment] = {}  # slot id -> environment
+        # (function, version or None for all) -> when its environments were retired
+        self._retired: dict[tuple[str, str | None], float] = {}
         self._lock = threading.Lock()
         self._closed = False
 
     def _new_environment(self, spec: FunctionSpec, initialization_type: str) -> ExecutionEnvironment:
         return ExecutionEnvironment(
             spec,
-            api=self.api,
+            host=self.host,
             code_dir=code_dir(self.cache_root, sha256=spec.code_sha256, storage_name=spec.code_storage_name),
             runtime_dir=self.runtime_dir,
             initialization_type=initialization_type,
@@ -95,7 +99,12 @@ class EnvironmentPool:
         if environment is not None:
             self.listener.idle_changed(self, spec)
             return Acquired(environment=environment, cold=False, init_duration_ms=None)
-        environment = self._new_environment(spec, "on-demand")
+        try:
+            environment = self._new_environment(spec, "on-demand")
+        except ArtifactRefused as exc:
+            raise InitFailed(
+                failure_outcome("Runtime.InvalidEntrypoint", str(exc), "init_error"), 0.0
+            ) from None
         with self._lock:
             self._busy.add(environment)
         try:
@@ -109,13 +118,38 @@ class EnvironmentPool:
     def release(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
             self._busy.discard(environment)
-            keep = not self._closed and environment.alive
+            keep = not self._closed and environment.alive and not self._is_retired(environment)
             if keep:
                 self._idle.setdefault(environment.spec.key, []).append(environment)
         if keep:
             self.listener.idle_changed(self, environment.spec)
         else:
             environment.shutdown()
+
+    def _is_retired(self, environment: ExecutionEnvironment) -> bool:
+        """Whether ``environment`` was started before its function's last change. Holds the lock."""
+        spec = environment.spec
+        return any(
+            environment.created_at <= self._retired.get((spec.function_name, version), -1.0)
+            for version in (spec.version, None)
+        )
+
+    def retire(self, function_name: str, version: str | None) -> int:
+        """Shut down the idle environments of ``function_name`` (``version``, or every
+        version), and busy ones when released; returns how many were idle."""
+        retired: list[ExecutionEnvironment] = []
+        with self._lock:
+            self._retired[(function_name, version)] = time.monotonic()
+            for key in list(self._idle):
+                if key[0] == function_name and version in (None, key[1]):
+                    retired.extend(self._idle.pop(key))
+            for slot, environment in list(self._provisioned.items()):
+                if environment in retired:
+                    del self._provisioned[slot]  # the provisioning loop starts a new one
+        for environment in retired:
+            self.listener.idle_changed(self, environment.spec)
+            environment.shutdown()
+        return len(retired)
 
     # ---- provisioned concurrency -----------------------------------------------------
 
@@ -164,7 +198,12 @@ class EnvironmentPool:
     # ---- housekeeping ----------------------------------------------------------------
 
     def reap(self) -> int:
-        """Shut down environments idle for too long (provisioned ones stay); returns how many."""
+        """Shut down environments idle for too long (provisioned ones stay), and kill what is
+        left of the environments of workers on this host that died; returns how many."""
+        self.host.routes_refresh()
+        orphans = orphans_kill()
+        if orphans:
+            logger.warning("killed %d environment(s) left behind by a worker that died", orphans)
         now = time.monotonic()
         expired: list[ExecutionEnvironment] = []
         with self._lock:
@@ -211,4 +250,4 @@ class EnvironmentPool:
             self._provisioned.clear()
         for environment in environments:
             environment.shutdown()
-        self.api.close()
+        self.host.close()

@@ -1,29 +1,34 @@
 """The AWS Lambda Runtime API, served by a worker to its execution environments.
 
-One HTTP server per worker, on loopback. Each environment is given its own endpoint
-through ``AWS_LAMBDA_RUNTIME_API``, named by a secret of 24 random bytes, so no environment
-can reach or guess another's. Sandboxes share the host's network, where every listening
-socket shows in /proc/net/tcp, so the secret cannot be a port; it travels in the name:
+Each environment reaches its own endpoint through ``AWS_LAMBDA_RUNTIME_API``, and no
+environment can reach or guess another's:
 
-- sandboxed: ``rapi-<token>.localhost:PORT``, a plain host:port as every Runtime API client
-  expects. The sandbox's own /etc/hosts maps the name to 127.0.0.1 and the server reads the
-  token back from the ``Host`` header. A path after host:port is not enough: awslambdaric
-  posts init errors through ``http.client.HTTPConnection(AWS_LAMBDA_RUNTIME_API)``, which
-  refuses ``127.0.0.1:PORT/<token>`` as a "nonnumeric port"; Runtime.ImportModuleError and
-  the like would be lost.
+- in a sandbox with a network of its own (``STRATUS_SANDBOX_NETWORK=isolated`` or ``none``),
+  ``127.0.0.1:9001`` exactly as on AWS: the worker listens on a socket it made inside that
+  sandbox's namespace (``attach``), so whoever connects there is that environment;
+- sharing the host's network (``host``), under a secret of 24 random bytes carried in the
+  name, since every listening socket shows in /proc/net/tcp: ``rapi-<token>.localhost:PORT``,
+  which only that sandbox's /etc/hosts resolves, and the server reads the token back from
+  the ``Host`` header. (A path after host:port is not enough: awslambdaric posts init errors
+  through ``http.client.HTTPConnection(AWS_LAMBDA_RUNTIME_API)``, which refuses
+  ``127.0.0.1:PORT/<token>`` as a "nonnumeric port".)
 - unsandboxed (development): ``127.0.0.1:PORT/<token>``, since the host's resolver cannot be
   given the name; Stratus's bootstraps and AWS's C++ client send every call below the path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import secrets
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
+
+from functions_app.runtime.acceptor import Acceptor
 
 logger = logging.getLogger("stratus.runtime_api")
 
@@ -61,11 +66,13 @@ class RuntimeApiServer:
         class Handler(_Handler):
             registry = server
 
+        self._handler_class = Handler
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, name="runtime-api", daemon=True)
         self._thread.start()
+        self._acceptor = Acceptor(self._serve_bound, name="runtime-api-bound")
 
     def register(self, client: RuntimeClient, *, by_host: bool = False) -> str:
         """Give ``client`` its own endpoint; returns the value for AWS_LAMBDA_RUNTIME_API.
@@ -90,9 +97,31 @@ class RuntimeApiServer:
         with self._lock:
             return self._clients.get(token)
 
+    # ---- listeners inside sandboxes' own namespaces -----------------------------------
+
+    def attach(self, client: RuntimeClient, listener: socket.socket) -> str:
+        """Serve ``client`` on ``listener`` (made inside its sandbox's network namespace)."""
+        self._acceptor.add(listener, client)
+        return f"127.0.0.1:{listener.getsockname()[1]}"
+
+    def detach(self, listener: socket.socket) -> None:
+        self._acceptor.remove(listener)
+
+    def _serve_bound(self, connection: socket.socket, address, client: RuntimeClient) -> None:
+        with contextlib.suppress(OSError), connection:
+            self._handler_class(connection, address, _Bound(client))
+
     def close(self) -> None:
+        self._acceptor.close()
         self._http.shutdown()
         self._http.server_close()
+
+
+class _Bound:
+    """What a handler on an environment's own listener sees as its server: that environment."""
+
+    def __init__(self, client: RuntimeClient) -> None:
+        self.client = client
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -121,6 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             self._json(404, {"errorMessage": "Unknown Runtime API path", "errorType": "InvalidRequest"})
             return None, None
+        bound = getattr(self.server, "client", None)
+        if bound is not None:  # an environment's own listener: it can only be that environment
+            return match, bound
         token = match["token"]
         if token is None:  # the host form: the token is in the name the client connected to
             host = _HOST.match(self.headers.get("Host") or "")

@@ -1,11 +1,12 @@
 """The command line that starts one execution environment inside a bubblewrap sandbox.
 
-Inside: its own mount, PID, IPC and UTS namespaces; the host's base userland (/usr), the
+Inside: its own mount, PID, IPC and UTS namespaces and, unless STRATUS_SANDBOX_NETWORK is
+``host``, a network namespace of its own (netns.py); the host's base userland (/usr), the
 runtime's interpreter and Stratus's bootstrap (/var/runtime) and the function's code
-(/var/task) read-only; a private /tmp of the function's ephemeral-storage size; an
-unprivileged uid with no capabilities; only the environment variables it is given. It
-shares the host's network, as a Lambda function outside a VPC does; the platform's Redis
-and database ask for credentials that never enter the sandbox.
+(/var/task) read-only; a private /tmp of the function's ephemeral-storage size, on disk
+where it can be (tmp_volume.py); an unprivileged uid with no capabilities and a seccomp
+filter (seccomp.py); only the environment variables it is given. bubblewrap reads its
+arguments from a pipe, so the sandbox's /proc/1/cmdline shows none of the host's paths.
 
 ``STRATUS_SANDBOX=off`` runs the bootstrap as a plain child process, for development on a
 machine without bubblewrap; the worker and the dashboard warn about it.
@@ -13,6 +14,7 @@ machine without bubblewrap; the worker and the dashboard warn about it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import resource
@@ -20,6 +22,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from functions_app.runtime.netns import netns_enter
+from functions_app.runtime.seccomp import seccomp_fd
+from functions_app.runtime.tmp_volume import mount_inside
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
@@ -71,15 +77,42 @@ class SandboxSpec:
     # A readable fd (passed to bwrap) whose contents become the sandbox's /etc/hosts instead
     # of the host's: it names the environment's Runtime API endpoint (see runtime_api.py).
     etc_hosts_fd: int | None = None
+    netns_fd: int | None = None  # the network namespace to run in; None shares the host's
+    tmp_device: str | None = None  # a loop device to mount as /tmp; None: a sized tmpfs
+    tmp_mount_point: str | None = None  # an empty host directory to mount it on, privately
 
 
-def _limits(memory_mb: int, has_cgroup: bool, cgroup_procs: tuple[str, ...]) -> Callable[[], None]:
+@dataclass
+class Launch:
+    """What ``subprocess.Popen`` needs to start the sandbox; close ``fds`` once it has."""
+
+    argv: list[str]
+    environment: dict[str, str]
+    preexec: Callable[[], None]
+    cwd: str | None
+    fds: tuple[int, ...] = ()
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _limits(spec: SandboxSpec) -> Callable[[], None]:
+    memory_mb, cgroup_procs = spec.memory_mb, spec.cgroup_procs
+    has_cgroup = bool(cgroup_procs)
+
     def apply() -> None:
         # Join the environment's cgroups before exec, so every process of the sandbox is
         # charged there from its first page on.
         for procs in cgroup_procs:
             with open(procs, "w") as handle:
                 handle.write(str(os.getpid()))
+        os.umask(0o022)  # the platform's own 077 is not the function's business
+        if spec.netns_fd is not None:
+            netns_enter(spec.netns_fd)
+        if spec.tmp_device is not None and spec.tmp_mount_point is not None:
+            mount_inside(spec.tmp_device, spec.tmp_mount_point)
         resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES_MAX, OPEN_FILES_MAX))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if not has_cgroup:
@@ -94,13 +127,13 @@ def _limits(memory_mb: int, has_cgroup: bool, cgroup_procs: tuple[str, ...]) -> 
     return apply
 
 
-def sandbox_command(spec: SandboxSpec) -> tuple[list[str], dict[str, str], Callable[[], None], str | None]:
-    """Return (argv, environment, preexec function, working directory) for ``subprocess.Popen``."""
-    preexec = _limits(spec.memory_mb, bool(spec.cgroup_procs), spec.cgroup_procs)
+def sandbox_command(spec: SandboxSpec) -> Launch:
+    """How to start ``spec``'s sandbox (or, with STRATUS_SANDBOX=off, the plain process)."""
+    preexec = _limits(spec)
     if not sandbox_enabled():
-        return _unsandboxed(spec), spec.environment, preexec, str(spec.code_dir)
+        return Launch(_unsandboxed(spec), spec.environment, preexec, str(spec.code_dir))
+    fds: list[int] = []
     argv = [
-        bwrap_path(),
         "--die-with-parent",
         "--new-session",
         "--unshare-pid",
@@ -142,15 +175,15 @@ def sandbox_command(spec: SandboxSpec) -> tuple[list[str], dict[str, str], Calla
         "/proc",
         "--dev",
         "/dev",
-        "--size",
-        str(spec.tmp_size_mb * 1024 * 1024),
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/tmp",
-        "--chdir",
-        TASK_ROOT,
     ]
+    if spec.tmp_device is not None and spec.tmp_mount_point is not None:
+        argv += ["--bind", spec.tmp_mount_point, "/tmp"]
+    else:
+        argv += ["--size", str(spec.tmp_size_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--chdir", TASK_ROOT]
+    seccomp = seccomp_fd()
+    fds.append(seccomp)
+    argv += ["--seccomp", str(seccomp)]
     uid = SANDBOX_UID_BASE + random.randrange(SANDBOX_UID_SPAN)
     if os.geteuid() == 0:
         # bwrap runs privileged to set up the mounts; setpriv then becomes an unprivileged
@@ -178,7 +211,28 @@ def sandbox_command(spec: SandboxSpec) -> tuple[list[str], dict[str, str], Calla
             "ALL",
             "--",
         ]
-    return argv + spec.command, spec.environment, preexec, None
+    if spec.etc_hosts_fd is not None:
+        fds.append(spec.etc_hosts_fd)
+    # The options (with every host path in them) go through a pipe; only the command, in
+    # the sandbox's own paths, stays on the command line that /proc/1/cmdline shows.
+    separator = argv.index("--")
+    arguments = _arguments_pipe(argv[:separator])
+    fds.append(arguments)
+    command = [bwrap_path(), "--args", str(arguments), *argv[separator:], *spec.command]
+    return Launch(command, spec.environment, preexec, None, tuple(fds))
+
+
+def _arguments_pipe(argv: list[str]) -> int:
+    """The read end of a pipe holding ``argv`` NUL-separated, for bwrap's ``--args``."""
+    data = b"".join(arg.encode() + b"\0" for arg in argv)
+    read_fd, write_fd = os.pipe()
+    try:
+        if len(data) > 60000:  # a pipe holds 64 KB; never block on our own pipe
+            raise SandboxUnavailable("the sandbox's command line is too long")
+        os.write(write_fd, data)
+    finally:
+        os.close(write_fd)
+    return read_fd
 
 
 def _ancestors(paths: list[str]) -> list[str]:

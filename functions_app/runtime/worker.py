@@ -21,6 +21,7 @@ from rq import Queue, SimpleWorker
 from functions_app.runtime import events, provisioning, routing
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.redis_client import redis_client
+from functions_app.runtime.retirement import retire_listen
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
 from functions_app.runtime.spec import FunctionSpec
 from functions_app.runtime.worker_state import pool_install
@@ -78,7 +79,7 @@ class StratusWorker(SimpleWorker):
             threading.Thread(
                 target=self._every, args=(stop, 1.0, self._heartbeat, connection, pool), daemon=True
             ),
-            threading.Thread(target=self._every, args=(stop, 5.0, pool.reap), daemon=True),
+            threading.Thread(target=self._every, args=(stop, 2.0, pool.reap), daemon=True),
             threading.Thread(
                 target=self._every, args=(stop, 5.0, routing.orphaned_queues_rescue, connection), daemon=True
             ),
@@ -86,6 +87,9 @@ class StratusWorker(SimpleWorker):
                 target=self._every,
                 args=(stop, 5.0, self._rescue_events, connection),
                 daemon=True,
+            ),
+            threading.Thread(
+                target=retire_listen, args=(connection, pool.retire, stop), daemon=True, name="retire"
             ),
             # Provisioned environments are started from this long-lived thread: bwrap's
             # --die-with-parent is tied to the thread that spawned it.
@@ -116,7 +120,7 @@ class StratusWorker(SimpleWorker):
             logger.warning("re-queued %d event(s) whose job the queue had lost", stranded)
 
     def _heartbeat(self, connection: redis.Redis, pool: EnvironmentPool) -> None:
-        status = {**pool.counts(), "sandbox": sandbox_enabled()}
+        status = {**pool.counts(), "sandbox": sandbox_enabled(), "network": pool.host.mode}
         routing.alive_refresh(connection, worker=self.name, status=json.dumps(status))
 
     @staticmethod

@@ -11,6 +11,8 @@ from functions_app import validation
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict
 from functions_app.models import LATEST, Function, FunctionVersion, new_revision_id
+from functions_app.runtime.redis_client import redis_client
+from functions_app.runtime.retirement import retire_announce
 from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_store
 
@@ -167,7 +169,15 @@ def function_update_configuration(*, function: Function, fields: dict[str, Any])
         latest.revision_id = new_revision_id()
         latest.last_modified = timezone.now()
         latest.save()
+        _environments_retire(function.name, LATEST)
     return latest
+
+
+def _environments_retire(function_name: str, version: str | None) -> None:
+    """Once the change commits, workers shut down the environments of the old state."""
+    transaction.on_commit(
+        lambda: retire_announce(redis_client(), function_name=function_name, version=version)
+    )
 
 
 def function_update_code(*, function: Function, fields: dict[str, Any]) -> FunctionVersion:
@@ -189,6 +199,7 @@ def function_update_code(*, function: Function, fields: dict[str, Any]) -> Funct
         latest.revision_id = new_revision_id()
         latest.last_modified = timezone.now()
         latest.save()
+        _environments_retire(function.name, LATEST)
         if fields.get("Publish"):
             from functions_app.services.versions import version_publish
 
@@ -199,7 +210,9 @@ def function_update_code(*, function: Function, fields: dict[str, Any]) -> Funct
 def function_delete(*, function: Function, qualifier: str | None) -> None:
     """DeleteFunction: the whole function, or one published version when ``qualifier`` is given."""
     if not qualifier:
-        function.delete()
+        with transaction.atomic():
+            function.delete()
+            _environments_retire(function.name, None)
         return
     if qualifier == LATEST:
         raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
@@ -223,6 +236,7 @@ def function_delete(*, function: Function, qualifier: str | None) -> None:
         function.event_invoke_configs.filter(qualifier=qualifier).delete()
         function.policy_statements.filter(qualifier=qualifier).delete()
         version.delete()
+        _environments_retire(function.name, qualifier)
 
 
 def function_tags_set(*, function: Function, tags: dict[str, str]) -> None:

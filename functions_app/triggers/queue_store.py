@@ -337,7 +337,8 @@ class QueueStore:
         keys = queue_keys(queue.name)
         return bool(
             self._delete(
-                keys=[keys["messages"], keys["visible"], keys["sent"], keys["delayed"]], args=[message_id, token]
+                keys=[keys["messages"], keys["visible"], keys["sent"], keys["delayed"]],
+                args=[message_id, token],
             )
         )
 

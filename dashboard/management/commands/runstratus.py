@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
 import os
 import secrets
@@ -15,13 +16,24 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from dashboard.data_dir import data_dir_secure
 from dashboard.env import env_int
 from dashboard.managed_redis import managed_redis_start
 from dashboard.supervisor import Supervisor, spawn
+from functions_app.runtime.netns import NetworkUnavailable, network_mode, network_problem
 from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.routing import SHARED_QUEUE
 from functions_app.runtime.sandbox import SandboxUnavailable, bwrap_path, sandbox_enabled
 from functions_app.runtime.scaling import WorkerScaler
+
+# (command, Debian package) for what sandboxes use: bubblewrap, the user-space network stack
+# of isolated sandboxes, `ip` for their routes, mkfs.ext4 for disk-backed /tmp.
+_SANDBOX_PACKAGES = (
+    ("bwrap", "bubblewrap"),
+    ("pasta", "passt"),
+    ("ip", "iproute2"),
+    ("mkfs.ext4", "e2fsprogs"),
+)
 
 logger = logging.getLogger("stratus.run")
 
@@ -31,7 +43,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         port = env_int("PORT", 8000, minimum=1, maximum=65535)
-        self._ensure_bubblewrap()
+        tightened = data_dir_secure(settings.DATA_DIR)
+        if tightened:
+            logger.warning(
+                "made %d files and directories under %s private", len(tightened), settings.DATA_DIR
+            )
+        self._ensure_sandbox()
         supervisor = Supervisor()
         if settings.REDIS_IS_MANAGED:
             supervisor.add(
@@ -89,25 +106,35 @@ class Command(BaseCommand):
         self.stdout.write(f"Data dir: {settings.DATA_DIR}    Ctrl-C stops everything.\n")
         supervisor.run_forever()
 
-    def _ensure_bubblewrap(self) -> None:
-        """Install bubblewrap when we can (root with apt-get); otherwise say how, and stop."""
+    def _ensure_sandbox(self) -> None:
+        """Install what sandboxes need when we can (root with apt-get); otherwise say how, and stop."""
         if not sandbox_enabled():
             logger.warning("STRATUS_SANDBOX=off: functions will run UNSANDBOXED (development only)")
             return
-        if shutil.which("bwrap"):
-            return
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            self.stdout.write("bubblewrap is missing; installing it with apt-get ...")
+        missing = [package for command, package in _SANDBOX_PACKAGES if not shutil.which(command)]
+        if not ctypes.util.find_library("seccomp"):
+            missing.append("libseccomp2")  # the seccomp filter is compiled by it
+        if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+            self.stdout.write(f"installing {', '.join(missing)} with apt-get ...")
             subprocess.run(["apt-get", "update", "-qq"], check=False)
             subprocess.run(
-                ["apt-get", "install", "-y", "-qq", "bubblewrap"],
+                ["apt-get", "install", "-y", "-qq", *missing],
                 check=False,
                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             )
         try:
             bwrap_path()
-        except SandboxUnavailable as exc:
+            mode = network_mode()
+        except (SandboxUnavailable, NetworkUnavailable) as exc:
             raise CommandError(str(exc)) from None
+        problem = network_problem(mode)
+        if problem:
+            raise CommandError(problem)
+        if mode == "host":
+            logger.warning(
+                "STRATUS_SANDBOX_NETWORK=host: functions share this host's network and can reach every "
+                "service listening on it (development only)"
+            )
 
     def _ensure_superuser(self) -> str:
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
