@@ -149,6 +149,9 @@ def network_cost(stack) -> dict:
     code = cache / "code"
     code.mkdir(parents=True, exist_ok=True)
     (code / "lambda_function.py").write_text(NOOP)
+    # Readable by the sandbox's uid, as the worker's code cache makes it (settings set umask 077).
+    code.chmod(0o755)
+    (code / "lambda_function.py").chmod(0o644)
     hosts = {}
     for label, mode, reserve in (
         ("isolated", "isolated", "2"),

@@ -67,7 +67,7 @@ class RuntimeApiServer:
             registry = server
 
         self._handler_class = Handler
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = _QuietServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, name="runtime-api", daemon=True)
@@ -115,6 +115,13 @@ class RuntimeApiServer:
         self._acceptor.close()
         self._http.shutdown()
         self._http.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A killed environment drops its keep-alive connection mid-read: that is its shutdown,
+        # not an error worth a traceback.
+        logger.debug("Runtime API connection from %s ended abruptly", client_address, exc_info=True)
 
 
 class _Bound:
