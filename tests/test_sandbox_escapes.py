@@ -410,32 +410,36 @@ pool = EnvironmentPool(cache_root=settings.DATA_DIR / "worker-cache", idle_secon
 spec = spec_load(sys.argv[1], "$LATEST")
 environment = pool.acquire(spec).environment
 outcome = environment.invoke(
-    InvokeRequest(request_id="r-1", payload=b'{"check": "linger"}', invoked_function_arn=spec.function_arn)
+    InvokeRequest(request_id="r-1", payload=sys.argv[3].encode(), invoked_function_arn=spec.function_arn)
 )
 pool.release(environment)
-print(json.loads(outcome.payload)["stream"], flush=True)
+print(outcome.payload.decode(), flush=True)
 while True:
     pool.reap()
     time.sleep(0.2)
 """
 
 
-def _pool_host(name: str, idle_seconds: float, log: Path) -> tuple[subprocess.Popen, str]:
+def _pool_host(
+    name: str, idle_seconds: float, log: Path, event: dict | None = None, **env: str
+) -> tuple[subprocess.Popen, dict]:
+    """The process, and what the function answered to ``event`` (by default: linger)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", POOL_HOST, name, str(idle_seconds)],
+        [sys.executable, "-c", POOL_HOST, name, str(idle_seconds), json.dumps(event or {"check": "linger"})],
         cwd=ROOT,
-        env=stratus_env(DJANGO_SETTINGS_MODULE="dashboard.settings"),
+        env=stratus_env(DJANGO_SETTINGS_MODULE="dashboard.settings", **env),
         stdout=subprocess.PIPE,
         stderr=log.open("wb"),
         text=True,
     )
-    stream = process.stdout.readline().strip() if process.stdout else ""
-    assert stream, log.read_text()
-    return process, stream
+    answer = process.stdout.readline().strip() if process.stdout else ""
+    assert answer, log.read_text()
+    return process, json.loads(answer)
 
 
 def test_it_kills_every_process_of_an_environment_that_idles_out(probe, tmp_path):
-    process, stream = _pool_host(probe("linger-idle"), 1.0, tmp_path / "pool.log")
+    process, answer = _pool_host(probe("linger-idle"), 1.0, tmp_path / "pool.log")
+    stream = answer["stream"]
     try:
         assert len(_environment_processes(stream)) >= 4
         assert _wait_gone(stream, 10.0) == []
@@ -446,7 +450,8 @@ def test_it_kills_every_process_of_an_environment_that_idles_out(probe, tmp_path
 
 @pytest.mark.slow
 def test_it_kills_every_process_of_an_environment_whose_worker_is_sigkilled(probe, tmp_path):
-    process, stream = _pool_host(probe("linger-sigkill"), 600.0, tmp_path / "pool.log")
+    process, answer = _pool_host(probe("linger-sigkill"), 600.0, tmp_path / "pool.log")
+    stream = answer["stream"]
     assert len(_environment_processes(stream)) >= 4
     # pasta runs as "passt.avx2" and the like where the CPU has AVX2.
     pasta = [pid for pid, command in _children(process.pid) if command.startswith("pas")]
@@ -514,3 +519,21 @@ def test_it_shows_no_host_path_of_the_data_dir_in_the_sandboxs_first_process(lam
     for text in (seen["cmdline"], seen["environ"]):
         assert str(settings.DATA_DIR) not in text
         assert str(ROOT) not in text
+
+
+def test_it_closes_the_ranges_an_operator_denies(probe, tmp_path, test_network, listeners):
+    if test_network is None:
+        pytest.skip("needs the session's peer network (root)")
+    peer = test_network.inside(lambda: listeners.listen(test_network.address))
+    event = {"check": "connect", "targets": [peer]}
+    name = probe("deny-cidrs")
+    open_process, reached = _pool_host(name, 600.0, tmp_path / "open.log", event)
+    open_process.kill()
+    open_process.wait()
+    assert reached[f"{peer[0]}:{peer[1]}"] == "open:hi", reached
+    denied_process, refused = _pool_host(
+        name, 600.0, tmp_path / "denied.log", event, STRATUS_SANDBOX_DENY_CIDRS=f"{test_network.address}/32"
+    )
+    denied_process.kill()
+    denied_process.wait()
+    assert refused[f"{peer[0]}:{peer[1]}"] == "EACCES", refused
