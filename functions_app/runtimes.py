@@ -24,6 +24,11 @@ class Runtime:
     prefix: str | None = None  # directory the interpreter needs, when it lives outside /usr
 
     @property
+    def minor(self) -> int | None:
+        """3.X's X for a Python runtime."""
+        return int(self.name.rsplit(".", 1)[1]) if self.family == "python" else None
+
+    @property
     def needs_handler(self) -> bool:
         return self.family != "provided"
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from functions_app.runtime.cgroups import CgroupLimits, cgroup_name
 from functions_app.runtime.env_logs import LogReader
 from functions_app.runtime.netns import SandboxNetwork
+from functions_app.runtime.python_sdk import sdk_binds
 from functions_app.runtime.runtime_api import endpoint_hostname
 from functions_app.runtime.sandbox import (
     RUNTIME_DIR,
@@ -208,6 +209,7 @@ class ExecutionEnvironment:
                 netns_fd=self._network.netns_fd if self._network is not None else None,
                 tmp_device=self._tmp.device if self._tmp is not None else None,
                 tmp_mount_point=str(self._host.tmp_mount_point),
+                sdk_binds=sdk_binds(runtime.minor) if runtime.family == "python" and runtime.minor else (),
             )
         )
         read_fd, write_fd = os.pipe()

@@ -77,6 +77,8 @@ class SandboxSpec:
     # A readable fd (passed to bwrap) whose contents become the sandbox's /etc/hosts instead
     # of the host's: it names the environment's Runtime API endpoint (see runtime_api.py).
     etc_hosts_fd: int | None = None
+    # (host path, sandbox path) pairs bound read-only: the AWS SDK for Python runtimes.
+    sdk_binds: tuple[tuple[str, str], ...] = ()
     netns_fd: int | None = None  # the network namespace to run in; None shares the host's
     tmp_device: str | None = None  # a loop device to mount as /tmp; None: a sized tmpfs
     tmp_mount_point: str | None = None  # an empty host directory to mount it on, privately
@@ -148,7 +150,8 @@ def sandbox_command(spec: SandboxSpec) -> Launch:
     ]
     # Directories bwrap creates on the way to a mount point would be 0700 (root's); the
     # unprivileged uid inside must be able to walk through them.
-    for directory in _ancestors(["/etc/x", f"{RUNTIME_DIR}", f"{TASK_ROOT}", *spec.extra_ro_binds]):
+    targets = [target for _, target in spec.sdk_binds]
+    for directory in _ancestors(["/etc/x", f"{RUNTIME_DIR}", f"{TASK_ROOT}", *spec.extra_ro_binds, *targets]):
         argv += ["--perms", "0755", "--dir", directory]
     for name in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         path = Path("/") / name
@@ -164,6 +167,8 @@ def sandbox_command(spec: SandboxSpec) -> Launch:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in spec.extra_ro_binds:
         argv += ["--ro-bind", path, path]
+    for source, target in spec.sdk_binds:
+        argv += ["--ro-bind", source, target]
     argv += [
         "--ro-bind",
         str(spec.runtime_dir),

@@ -160,6 +160,10 @@ def _load_handler(connection):
     module_name = module_path.replace("/", ".")
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     sys.path.insert(0, task_root)
+    # The AWS SDK (boto3) the platform provides, after /var/task: a function's own copy wins.
+    provided = f"/var/lang/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    if os.path.isdir(provided) and provided not in sys.path:
+        sys.path.insert(1, provided)
     import importlib
 
     try:
