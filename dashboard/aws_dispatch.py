@@ -7,6 +7,8 @@
 - ``X-Amz-Target: Kinesis_20131202.<Op>`` (JSON 1.1): Stratus streams.
 - A form body with ``Action`` and ``Version=2010-03-31`` (query, what boto3 and the AWS CLI
   send for SNS): Stratus topics.
+- A form body with ``Action`` and ``Version=2010-05-08`` (query): IAM.
+- A form body with ``Action`` and ``Version=2011-06-15`` (query): STS.
 
 Anything else is a 400. ``GET /`` stays the dashboard's home page.
 """
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from iam.api.front import IAM, IAM_API_VERSION, STS, STS_API_VERSION
 from metrics_app.cloudwatch import views as cloudwatch
 from metrics_app.cloudwatch.protocols import API_VERSION, TARGET_PREFIX, query_form
 
@@ -65,11 +68,16 @@ def aws_root_post(request: HttpRequest) -> HttpResponse:
             from functions_app.triggers import sns_api
 
             return sns_api.dispatch(request, form)
+        if form and form.get("Action") and form.get("Version") == IAM_API_VERSION:
+            return IAM.dispatch(request, form)
+        if form and form.get("Action") and form.get("Version") == STS_API_VERSION:
+            return STS.dispatch(request, form)
     return JsonResponse(
         {
             "__type": "UnknownOperationException",
             "message": "POST / needs an X-Amz-Target header or a query-protocol form body "
-            f"(Action=…&Version={API_VERSION} for CloudWatch, Version={SNS_API_VERSION} for SNS) "
+            f"(Action=…&Version={API_VERSION} for CloudWatch, Version={SNS_API_VERSION} for SNS, "
+            f"Version={IAM_API_VERSION} for IAM, Version={STS_API_VERSION} for STS) "
             "that names an operation Stratus serves.",
         },
         status=400,

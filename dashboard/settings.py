@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "dashboard",
     "functions_app",
     "metrics_app",
+    "iam",
 ]
 
 MIDDLEWARE = [

@@ -28,6 +28,14 @@ class LambdaError(Exception):
         return {}
 
 
+class AccessDenied(LambdaError):
+    """The caller's policies (and the resource's) do not allow the operation."""
+
+    code = "AccessDeniedException"
+    status = 403
+    message_key = "Message"
+
+
 class ResourceNotFound(LambdaError):
     code = "ResourceNotFoundException"
     status = 404
@@ -138,6 +146,14 @@ class InvalidSignature(LambdaError):
 
 class UnrecognizedClient(LambdaError):
     code = "UnrecognizedClientException"
+    status = 403
+    message_key = "message"
+
+
+class ExpiredToken(LambdaError):
+    """Temporary (STS) credentials used after their expiration."""
+
+    code = "ExpiredTokenException"
     status = 403
     message_key = "message"
 

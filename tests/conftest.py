@@ -229,10 +229,11 @@ def signed_get(url: str, key: tuple[str, str], path: str) -> dict:
 
 @pytest.fixture
 def access_key(transactional_db):
-    """A user and a fresh access key pair: ``(access_key_id, secret)``."""
-    from functions_app.services.access_keys import access_key_create_for_username
+    """An administrator of the default account and a fresh access key pair of theirs:
+    ``(access_key_id, secret)``."""
+    from iam.services import administrator_key_create
 
-    key, secret = access_key_create_for_username(username="tester")
+    key, secret = administrator_key_create(username="tester")
     return key.access_key_id, secret
 
 

@@ -424,7 +424,8 @@ def test_it_accepts_a_log_group_arn_as_identifier(logs):
         events = logs.filter_log_events(logGroupIdentifier=identifier)["events"]
         assert _messages(events) == ["by arn"]
     foreign = arn.replace("000000000000", "111111111111")
-    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+    # Another account's group: no resource policy shares it, so AWS refuses even an administrator.
+    with pytest.raises(logs.exceptions.AccessDeniedException):
         logs.describe_log_streams(logGroupIdentifier=foreign)
     LogGroup.objects.create(name="/aws/lambda/bystander")
     described = logs.describe_log_groups(logGroupIdentifiers=[arn, foreign, "/aws/lambda/nobody"])

@@ -68,9 +68,10 @@ class LambdaApiMiddleware:
         except LambdaError as error:
             return error_response(error, request_id)
         request.signed_caller = caller
-        request.access_key_id = caller.key.access_key_id
-        request.user = caller.key.user
-        self._touch(caller.key)
+        request.access_key_id = caller.access_key_id
+        request.user = caller.user
+        if isinstance(caller.key, AccessKey):  # an STS session has no last-used time
+            self._touch(caller.key)
         response = self.get_response(request)
         if "x-amzn-RequestId" not in response:  # Invoke answers with the invocation's own id
             response["x-amzn-RequestId"] = request_id

@@ -3,6 +3,10 @@
 The signature is recomputed with botocore's own signer over the request exactly as it came
 off the wire (raw path, raw query string, the headers the client listed as signed), so
 whatever botocore or the AWS CLI sends verifies without re-implementing SigV4 here.
+
+Two kinds of credentials sign: an IAM user's access key (``AKIA…``), and an STS session's
+temporary credentials (``ASIA…``), which also need the session token the session was issued
+with (``X-Amz-Security-Token``) and stop at the session's expiration.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -18,28 +22,93 @@ from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 
 from functions_app.errors import (
+    ExpiredToken,
     IncompleteSignature,
     InvalidSignature,
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
 from functions_app.models import AccessKey
-from functions_app.services.access_keys import access_key_secret
+from functions_app.services.access_keys import secret_decrypted
+from iam.models import StsSession, user_principal
 
 _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*"
     r"Signature=(?P<signature>[0-9a-f]{64})\s*$"
 )
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_INVALID_TOKEN = "The security token included in the request is invalid."
 
 
 @dataclass(frozen=True)
 class SignedCaller:
-    key: AccessKey
+    """Who signed a request.
+
+    ``key`` is the credential that signed: an ``AccessKey``, or for temporary credentials the
+    ``StsSession`` (also in ``session``), which answers ``access_key_id`` and ``user`` the same
+    way. ``user`` is the key's Django user, and anonymous for a role session (which acts as its
+    role, not as any user). ``principal_arn`` and ``account_id`` are who AWS would say called.
+    """
+
+    access_key_id: str
     region: str
     service: str
+    key: AccessKey | StsSession
+    user: AbstractBaseUser | AnonymousUser
+    principal_arn: str
+    account_id: str
+    session: StsSession | None = None
+
+
+def _key_caller(access_key_id: str) -> tuple[SignedCaller, str]:
+    """The caller behind an access key and the key's secret (one indexed query)."""
+    key = (
+        AccessKey.objects.select_related("user__iam_user")
+        .filter(access_key_id=access_key_id, revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not key.user.is_active:
+        raise UnrecognizedClient(_INVALID_TOKEN)
+    principal_arn, account_id = user_principal(key.user)
+    caller = SignedCaller(
+        access_key_id=access_key_id,
+        region="",
+        service="",
+        user=key.user,
+        principal_arn=principal_arn,
+        account_id=account_id,
+        key=key,
+    )
+    return caller, secret_decrypted(key.secret_ciphertext)
+
+
+def _session_caller(request, access_key_id: str) -> tuple[SignedCaller, str]:
+    """The caller behind temporary credentials and their secret (one indexed query)."""
+    session = StsSession.objects.select_related("role").filter(access_key_id=access_key_id).first()
+    token = request.headers.get("X-Amz-Security-Token", "")
+    if (
+        session is None
+        or not token
+        or not hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), session.token_sha256)
+    ):
+        raise UnrecognizedClient(_INVALID_TOKEN)
+    if session.expires_at <= datetime.now(UTC):
+        raise ExpiredToken("The security token included in the request is expired")
+    caller = SignedCaller(
+        access_key_id=access_key_id,
+        region="",
+        service="",
+        key=session,
+        user=session.user,
+        principal_arn=session.arn,
+        account_id=session.account_id,
+        session=session,
+    )
+    return caller, secret_decrypted(session.secret_ciphertext)
 
 
 def _raw_path(request) -> str:
@@ -74,13 +143,10 @@ def caller_verify(request, *, service: str | None = None) -> SignedCaller:
     if terminator != "aws4_request":
         raise IncompleteSignature("Credential must end in aws4_request.")
 
-    key = (
-        AccessKey.objects.select_related("user")
-        .filter(access_key_id=access_key_id, revoked_at__isnull=True)
-        .first()
-    )
-    if key is None or not key.user.is_active:
-        raise UnrecognizedClient("The security token included in the request is invalid.")
+    if access_key_id.startswith("ASIA"):
+        caller, secret = _session_caller(request, access_key_id)
+    else:
+        caller, secret = _key_caller(access_key_id)
 
     amz_date = request.headers.get("X-Amz-Date", "")
     try:
@@ -125,7 +191,7 @@ def caller_verify(request, *, service: str | None = None) -> SignedCaller:
     url = f"http://{headers['host']}{_raw_path(request)}" + (f"?{query}" if query else "")
     wire = AWSRequest(method=request.method, url=url, data=body, headers=headers)
     wire.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(access_key_id, access_key_secret(key)), service, region)
+    signer = SigV4Auth(Credentials(access_key_id, secret), service, region)
     canonical = signer.canonical_request(wire)
     expected = signer.signature(signer.string_to_sign(wire, canonical), wire)
     if not hmac.compare_digest(expected, match["signature"]):
@@ -137,4 +203,4 @@ def caller_verify(request, *, service: str | None = None) -> SignedCaller:
         raise InvalidSignature(
             f"Credential should be scoped to correct service: '{scoped_to}'. (It names {service!r}.)"
         )
-    return SignedCaller(key=key, region=region, service=service)
+    return replace(caller, region=region, service=service)

@@ -37,7 +37,7 @@ def api_v1(**handlers):
     def view(request, *args, **kwargs):
         try:
             if request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
-                request.user = caller_verify(request).key.user
+                request.user = caller_verify(request).user
             elif not request.user.is_authenticated:
                 return JsonResponse(
                     {"error": "Sign in, or sign the request with an access key (SigV4)."}, status=401

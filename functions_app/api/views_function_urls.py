@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
+from functions_app.api.authorization import FUNCTION, FUNCTION_UNQUALIFIED, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import aws_timestamp
 from functions_app.api.sigv4 import caller_verify
@@ -57,6 +58,7 @@ def _config_shape(config: FunctionUrlConfig, request, *, full: bool = True) -> d
     return shaped
 
 
+@lambda_action("lambda:CreateFunctionUrlConfig", FUNCTION)
 def url_config_create(request, function_name: str):
     function, qualifier = _function(request, function_name)
     config = function_urls.function_url_config_create(
@@ -65,6 +67,7 @@ def url_config_create(request, function_name: str):
     return JsonResponse(_config_shape(config, request, full=False), status=201)
 
 
+@lambda_action("lambda:GetFunctionUrlConfig", FUNCTION)
 def url_config_get(request, function_name: str):
     function, qualifier = _function(request, function_name)
     return JsonResponse(
@@ -72,6 +75,7 @@ def url_config_get(request, function_name: str):
     )
 
 
+@lambda_action("lambda:UpdateFunctionUrlConfig", FUNCTION)
 def url_config_update(request, function_name: str):
     function, qualifier = _function(request, function_name)
     config = function_urls.function_url_config_update(
@@ -80,12 +84,14 @@ def url_config_update(request, function_name: str):
     return JsonResponse(_config_shape(config, request))
 
 
+@lambda_action("lambda:DeleteFunctionUrlConfig", FUNCTION)
 def url_config_delete(request, function_name: str):
     function, qualifier = _function(request, function_name)
     function_urls.function_url_config_delete(function=function, qualifier=qualifier)
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:ListFunctionUrlConfigs", FUNCTION_UNQUALIFIED)
 def url_configs_list(request, function_name: str):
     function, _ = _function(request, function_name)
     configs = list(function.url_configs.select_related("function").order_by("qualifier"))
@@ -142,18 +148,16 @@ def _iam_authorizer(request: HttpRequest, config: FunctionUrlConfig) -> dict | H
         caller = caller_verify(request, service="lambda")
     except LambdaError:
         return _message(403, "Forbidden")
-    user = caller.key.user
-    if not function_urls.function_url_caller_allowed(config, user):
+    if not function_urls.function_url_caller_allowed(config, caller.user):
         return _message(403, "Forbidden")
-    account = settings.STRATUS_ACCOUNT_ID
     return {
-        "accessKey": caller.key.access_key_id,
-        "accountId": account,
-        "callerId": f"{caller.key.access_key_id}:{user.username}",
+        "accessKey": caller.access_key_id,
+        "accountId": caller.account_id,
+        "callerId": f"{caller.access_key_id}:{caller.principal_arn.rsplit('/', 1)[-1]}",
         "cognitoIdentity": None,
         "principalOrgId": None,
-        "userArn": f"arn:aws:iam::{account}:user/{user.username}",
-        "userId": caller.key.access_key_id,
+        "userArn": caller.principal_arn,
+        "userId": caller.access_key_id,
     }
 
 

@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from functions_app.api.authorization import ALL, FUNCTION, FUNCTION_UNQUALIFIED, NEW_FUNCTION, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import alias_configuration, function_configuration
 from functions_app.arns import function_ref_parse
@@ -24,11 +25,13 @@ def _function_and_qualifier(request, function_name: str):
     return function_get(ref), ref.qualifier
 
 
+@lambda_action("lambda:CreateFunction", NEW_FUNCTION)
 def function_create(request):
     version = function_services.function_create(fields=json_body(request))
     return JsonResponse(function_configuration(version), status=201)
 
 
+@lambda_action("lambda:ListFunctions", ALL)
 def function_list(request):
     versions = FunctionVersion.objects.select_related("function", "code").order_by("function__name", "number")
     if request.GET.get("FunctionVersion") != "ALL":
@@ -45,6 +48,7 @@ def _code_location(request, version: FunctionVersion) -> str:
     return request.build_absolute_uri(reverse("code-download", args=[token]))
 
 
+@lambda_action("lambda:GetFunction", FUNCTION)
 def function_get_view(request, function_name: str):
     function, qualifier = _function_and_qualifier(request, function_name)
     resolved = qualifier_resolve(function, qualifier)
@@ -58,30 +62,35 @@ def function_get_view(request, function_name: str):
     return JsonResponse(body)
 
 
+@lambda_action("lambda:DeleteFunction", FUNCTION)
 def function_delete(request, function_name: str):
     function, qualifier = _function_and_qualifier(request, function_name)
     function_services.function_delete(function=function, qualifier=qualifier)
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:GetFunctionConfiguration", FUNCTION)
 def configuration_get(request, function_name: str):
     function, qualifier = _function_and_qualifier(request, function_name)
     resolved = qualifier_resolve(function, qualifier)
     return JsonResponse(function_configuration(resolved.version, qualifier=qualifier))
 
 
+@lambda_action("lambda:UpdateFunctionConfiguration", FUNCTION_UNQUALIFIED)
 def configuration_update(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     version = function_services.function_update_configuration(function=function, fields=json_body(request))
     return JsonResponse(function_configuration(version))
 
 
+@lambda_action("lambda:UpdateFunctionCode", FUNCTION_UNQUALIFIED)
 def code_update(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     version = function_services.function_update_code(function=function, fields=json_body(request))
     return JsonResponse(function_configuration(version))
 
 
+@lambda_action("lambda:ListVersionsByFunction", FUNCTION_UNQUALIFIED)
 def versions_list(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     versions = list(function.versions.select_related("code", "function").order_by("number"))
@@ -95,6 +104,7 @@ def versions_list(request, function_name: str):
     return JsonResponse(body)
 
 
+@lambda_action("lambda:PublishVersion", FUNCTION_UNQUALIFIED)
 def version_publish(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     fields = json_body(request)
@@ -107,6 +117,7 @@ def version_publish(request, function_name: str):
     return JsonResponse(function_configuration(version), status=201)
 
 
+@lambda_action("lambda:ListAliases", FUNCTION_UNQUALIFIED)
 def aliases_list(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     aliases = function.aliases.select_related("function")
@@ -119,23 +130,27 @@ def aliases_list(request, function_name: str):
     return JsonResponse(body)
 
 
+@lambda_action("lambda:CreateAlias", FUNCTION_UNQUALIFIED)
 def alias_create(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     alias = version_services.alias_create(function=function, fields=json_body(request))
     return JsonResponse(alias_configuration(alias), status=201)
 
 
+@lambda_action("lambda:GetAlias", FUNCTION_UNQUALIFIED)
 def alias_get_view(request, function_name: str, alias_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     return JsonResponse(alias_configuration(alias_get(function, alias_name)))
 
 
+@lambda_action("lambda:UpdateAlias", FUNCTION_UNQUALIFIED)
 def alias_update(request, function_name: str, alias_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     alias = version_services.alias_update(alias=alias_get(function, alias_name), fields=json_body(request))
     return JsonResponse(alias_configuration(alias))
 
 
+@lambda_action("lambda:DeleteAlias", FUNCTION_UNQUALIFIED)
 def alias_delete(request, function_name: str, alias_name: str):
     function, _ = _function_and_qualifier(request, function_name)
     version_services.alias_delete(alias=alias_get(function, alias_name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
 
+from functions_app.api.authorization import FUNCTION, lambda_action
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, InvalidRequestContent
 from functions_app.selectors import function_get
@@ -13,6 +14,7 @@ from functions_app.services.invoke import client_context_decode, invocation_targ
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
+@lambda_action("lambda:InvokeFunction", FUNCTION)
 def invoke(request, function_name: str):
     invocation_type = request.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
     if invocation_type not in INVOCATION_TYPES:
@@ -65,6 +67,7 @@ def _is_json(payload: bytes) -> bool:
     return True
 
 
+@lambda_action("lambda:InvokeAsync", FUNCTION)
 def invoke_async(request, function_name: str):
     """The deprecated InvokeAsync: an Event invoke with the old 256 KB limit."""
     ref = function_ref_parse(function_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
+from functions_app.api.authorization import ALL, MAPPING, lambda_action
 from functions_app.api.http import json_body, query_int
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue
@@ -12,25 +13,30 @@ from functions_app.triggers import mappings
 from functions_app.triggers.models import EventSourceMapping
 
 
+@lambda_action("lambda:CreateEventSourceMapping", ALL)
 def mapping_create(request):
     mapping = mappings.mapping_create(fields=json_body(request))
     return JsonResponse(mappings.mapping_shape(mapping), status=202)
 
 
+@lambda_action("lambda:GetEventSourceMapping", MAPPING)
 def mapping_get(request, mapping_id: str):
     return JsonResponse(mappings.mapping_shape(mappings.mapping_get(mapping_id)))
 
 
+@lambda_action("lambda:UpdateEventSourceMapping", MAPPING)
 def mapping_update(request, mapping_id: str):
     mapping = mappings.mapping_update(mapping=mappings.mapping_get(mapping_id), fields=json_body(request))
     return JsonResponse(mappings.mapping_shape(mapping), status=202)
 
 
+@lambda_action("lambda:DeleteEventSourceMapping", MAPPING)
 def mapping_delete(request, mapping_id: str):
     mapping = mappings.mapping_delete(mapping=mappings.mapping_get(mapping_id))
     return JsonResponse(mappings.mapping_shape(mapping), status=202)
 
 
+@lambda_action("lambda:ListEventSourceMappings", ALL)
 def mappings_list(request):
     found = EventSourceMapping.objects.select_related("function").order_by("last_modified", "uuid")
     if request.GET.get("FunctionName"):

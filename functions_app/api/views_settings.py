@@ -7,6 +7,7 @@ import json
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from functions_app.api.authorization import ALL, FUNCTION, FUNCTION_UNQUALIFIED, TAGGED, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import event_invoke_config, provisioned_config
 from functions_app.arns import function_ref_parse
@@ -23,6 +24,7 @@ def _function(request, function_name: str) -> tuple[Function, str | None]:
     return function_get(ref), ref.qualifier
 
 
+@lambda_action("lambda:PutFunctionConcurrency", FUNCTION_UNQUALIFIED)
 def reserved_concurrency_put(request, function_name: str):
     function, _ = _function(request, function_name)
     value = concurrency.reserved_concurrency_put(
@@ -31,12 +33,14 @@ def reserved_concurrency_put(request, function_name: str):
     return JsonResponse({"ReservedConcurrentExecutions": value})
 
 
+@lambda_action("lambda:DeleteFunctionConcurrency", FUNCTION_UNQUALIFIED)
 def reserved_concurrency_delete(request, function_name: str):
     function, _ = _function(request, function_name)
     concurrency.reserved_concurrency_delete(function=function)
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:GetFunctionConcurrency", FUNCTION_UNQUALIFIED)
 def reserved_concurrency_get(request, function_name: str):
     function, _ = _function(request, function_name)
     if function.reserved_concurrency is None:
@@ -44,6 +48,13 @@ def reserved_concurrency_get(request, function_name: str):
     return JsonResponse({"ReservedConcurrentExecutions": function.reserved_concurrency})
 
 
+def _provisioned_action(request) -> str:
+    if request.GET.get("List") == "ALL":
+        return "lambda:ListProvisionedConcurrencyConfigs"
+    return "lambda:GetProvisionedConcurrencyConfig"
+
+
+@lambda_action(_provisioned_action, FUNCTION)
 def provisioned_get_or_list(request, function_name: str):
     function, qualifier = _function(request, function_name)
     if request.GET.get("List") == "ALL":
@@ -59,6 +70,7 @@ def provisioned_get_or_list(request, function_name: str):
     return JsonResponse(provisioned_config(config))
 
 
+@lambda_action("lambda:PutProvisionedConcurrencyConfig", FUNCTION)
 def provisioned_put(request, function_name: str):
     function, qualifier = _function(request, function_name)
     config = concurrency.provisioned_config_put(
@@ -69,12 +81,14 @@ def provisioned_put(request, function_name: str):
     return JsonResponse(provisioned_config(config), status=202)
 
 
+@lambda_action("lambda:DeleteProvisionedConcurrencyConfig", FUNCTION)
 def provisioned_delete(request, function_name: str):
     function, qualifier = _function(request, function_name)
     concurrency.provisioned_config_delete(function=function, qualifier=qualifier)
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:GetFunctionEventInvokeConfig", FUNCTION)
 def event_invoke_get(request, function_name: str):
     function, qualifier = _function(request, function_name)
     return JsonResponse(
@@ -82,6 +96,7 @@ def event_invoke_get(request, function_name: str):
     )
 
 
+@lambda_action("lambda:PutFunctionEventInvokeConfig", FUNCTION)
 def event_invoke_put(request, function_name: str):
     function, qualifier = _function(request, function_name)
     config = event_invoke.event_invoke_config_put(
@@ -90,6 +105,7 @@ def event_invoke_put(request, function_name: str):
     return JsonResponse(event_invoke_config(config))
 
 
+@lambda_action("lambda:UpdateFunctionEventInvokeConfig", FUNCTION)
 def event_invoke_update(request, function_name: str):
     function, qualifier = _function(request, function_name)
     config = event_invoke.event_invoke_config_put(
@@ -98,12 +114,14 @@ def event_invoke_update(request, function_name: str):
     return JsonResponse(event_invoke_config(config))
 
 
+@lambda_action("lambda:DeleteFunctionEventInvokeConfig", FUNCTION)
 def event_invoke_delete(request, function_name: str):
     function, qualifier = _function(request, function_name)
     event_invoke.event_invoke_config_delete(function=function, qualifier=qualifier)
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:ListFunctionEventInvokeConfigs", FUNCTION_UNQUALIFIED)
 def event_invoke_list(request, function_name: str):
     function, _ = _function(request, function_name)
     configs = list(function.event_invoke_configs.select_related("function").order_by("qualifier"))
@@ -114,12 +132,14 @@ def event_invoke_list(request, function_name: str):
     return JsonResponse(body)
 
 
+@lambda_action("lambda:AddPermission", FUNCTION)
 def permission_add(request, function_name: str):
     function, qualifier = _function(request, function_name)
     statement = policy.permission_add(function=function, qualifier=qualifier, fields=json_body(request))
     return JsonResponse({"Statement": json.dumps(statement)}, status=201)
 
 
+@lambda_action("lambda:RemovePermission", FUNCTION)
 def permission_remove(request, function_name: str, statement_id: str):
     function, qualifier = _function(request, function_name)
     policy.permission_remove(
@@ -128,6 +148,7 @@ def permission_remove(request, function_name: str, statement_id: str):
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:GetPolicy", FUNCTION)
 def policy_get(request, function_name: str):
     function, qualifier = _function(request, function_name)
     document, revision_id = policy.policy_get(function=function, qualifier=qualifier)
@@ -143,10 +164,12 @@ def _tagged_function(resource: str) -> Function:
     return function_get(ref)
 
 
+@lambda_action("lambda:ListTags", TAGGED)
 def tags_list(request, resource: str):
     return JsonResponse({"Tags": _tagged_function(resource).tags})
 
 
+@lambda_action("lambda:TagResource", TAGGED)
 def tags_add(request, resource: str):
     tags = json_body(request).get("Tags")
     if not isinstance(tags, dict) or not tags:
@@ -155,6 +178,7 @@ def tags_add(request, resource: str):
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:UntagResource", TAGGED)
 def tags_remove(request, resource: str):
     keys = request.GET.getlist("tagKeys")
     if not keys:
@@ -163,6 +187,7 @@ def tags_remove(request, resource: str):
     return HttpResponse(status=204)
 
 
+@lambda_action("lambda:GetAccountSettings", ALL)
 def account_settings(request):
     return JsonResponse(
         {

@@ -1,4 +1,8 @@
-"""Access keys that sign Lambda API requests with SigV4."""
+"""Access keys that sign API requests with SigV4.
+
+IAM's view of them (a user's keys, Active or Inactive) is in ``iam.services``: an Inactive key
+is one with ``revoked_at`` set, and reactivating it clears it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import secrets
 import string
 from functools import lru_cache
 
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
 
 from functions_app.crypto import secret_decrypt, secret_encrypt
@@ -28,24 +30,26 @@ def access_key_create(*, user, description: str = "") -> tuple[AccessKey, str]:
     return key, secret
 
 
-def access_key_create_for_username(*, username: str) -> tuple[AccessKey, str]:
-    with transaction.atomic():
-        user, _ = get_user_model().objects.get_or_create(username=username)
-        return access_key_create(user=user)
-
-
 def access_key_revoke(*, key: AccessKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
 
 
+def access_key_activate(*, key: AccessKey) -> None:
+    """Make a revoked (IAM: Inactive) key sign requests again."""
+    if key.revoked_at is not None:
+        key.revoked_at = None
+        key.save(update_fields=["revoked_at"])
+
+
 def access_key_secret(key: AccessKey) -> str:
-    return _decrypted(key.secret_ciphertext)
+    return secret_decrypted(key.secret_ciphertext)
 
 
 @lru_cache(maxsize=1024)
-def _decrypted(ciphertext: str) -> str:
+def secret_decrypted(ciphertext: str) -> str:
+    """The plain secret of an access key or an STS session, from its stored ciphertext."""
     # Keyed by the ciphertext, so a revoked or replaced key is never served from here: the
     # caller has already found the key active in the database.
     return secret_decrypt(ciphertext)

@@ -62,7 +62,8 @@ def _revision_check(function: Function, revision_id: str | None) -> None:
         )
 
 
-def _document(function: Function, qualifier: str) -> dict:
+def policy_document(function: Function, qualifier: str) -> dict:
+    """The function's (or one qualifier's) resource-based policy, as GetPolicy shows it."""
     statements = [row.statement for row in function.policy_statements.filter(qualifier=qualifier)]
     return {"Version": "2012-10-17", "Id": "default", "Statement": statements}
 
@@ -97,7 +98,7 @@ def permission_add(*, function: Function, qualifier: str | None, fields: dict[st
             locked = Function.objects.select_for_update().get(pk=function.pk)
             _revision_check(locked, fields.get("RevisionId"))
             PolicyStatement.objects.create(function=locked, qualifier=qualifier, sid=sid, statement=statement)
-            if len(json.dumps(_document(locked, qualifier)).encode()) > POLICY_MAX_BYTES:
+            if len(json.dumps(policy_document(locked, qualifier)).encode()) > POLICY_MAX_BYTES:
                 raise PolicyLengthExceeded("The final policy size is bigger than the limit (20480 bytes).")
             locked.policy_revision_id = new_revision_id()
             locked.save(update_fields=["policy_revision_id"])
@@ -125,7 +126,7 @@ def permission_remove(
 def policy_get(*, function: Function, qualifier: str | None) -> tuple[dict, str]:
     if qualifier:
         qualifier_exists_check(function, qualifier)
-    document = _document(function, qualifier or "")
+    document = policy_document(function, qualifier or "")
     if not document["Statement"]:
         raise ResourceNotFound("The resource you requested does not exist.")
     return document, function.policy_revision_id

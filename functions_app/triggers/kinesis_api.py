@@ -16,6 +16,8 @@ modeled exceptions (``kinesis.exceptions.ResourceNotFoundException`` and the res
   like Kinesis's it expires after five minutes.
 - Stratus does not reshard: an ``ON_DEMAND`` stream gets a fixed 4 shards. Tags and the
   throughput and encryption settings are accepted and ignored; records are never trimmed.
+- Every operation is authorized as ``kinesis:<Operation>`` on the stream it names; a refusal is
+  Kinesis's ``AccessDeniedException``, HTTP 400.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.sigv4 import caller_verify
+from functions_app.api.sigv4 import SignedCaller, caller_verify
 from functions_app.errors import InvalidParameterValue, LambdaError, ResourceConflict, ResourceNotFound
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.models import Stream
+from iam.authorization import operation_denial
 from metrics_app.cloudwatch_logs import wire
 from metrics_app.cloudwatch_logs.errors import LogsError
 
@@ -471,9 +474,33 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
 }
 
 
-def _caller_check(request: HttpRequest) -> None:
+def _caller_check(request: HttpRequest) -> SignedCaller:
     caller = caller_verify(request, service="kinesis")
-    request.access_key_id = caller.key.access_key_id  # for the request log
+    request.access_key_id = caller.access_key_id  # for the request log
+    return caller
+
+
+def _resource(operation: str, document: dict) -> str:
+    """The stream ARN ``operation`` acts on: named, or carried by the iterator or NextToken it
+    passes; ``*`` for ListStreams and for a request that names no stream."""
+    if operation == "ListStreams":
+        return "*"
+    if document.get("StreamARN"):
+        return document["StreamARN"]
+    name = document.get("StreamName")
+    if operation == "GetRecords" and document.get("ShardIterator"):
+        name = _iterator_read(document["ShardIterator"])["n"]
+    elif operation == "ListShards" and document.get("NextToken"):
+        name = _listing_position("ListShards", document["NextToken"])["name"]
+    # stream_arn names STRATUS_ACCOUNT_ID: streams are not per-account yet.
+    return streams.stream_arn(name) if name else "*"
+
+
+def _authorize(caller: SignedCaller, operation: str, document: dict) -> None:
+    action = f"kinesis:{operation}"
+    denial = operation_denial(caller, action=action, resource=_resource(operation, document))
+    if denial is not None:
+        raise KinesisError("AccessDeniedException", denial)
 
 
 @csrf_exempt
@@ -482,14 +509,16 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     request_id = str(uuid.uuid4())
     operation = request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
     try:
-        _caller_check(request)
+        caller = _caller_check(request)
         handler = OPERATIONS.get(operation)
         if handler is None:
             raise KinesisError(
                 "UnknownOperationException",
                 f"Stratus does not serve Kinesis's {operation!r}; it serves {', '.join(OPERATIONS)}.",
             )
-        return wire.success(handler(_request_decode(request, operation)), request_id)
+        document = _request_decode(request, operation)
+        _authorize(caller, operation, document)
+        return wire.success(handler(document), request_id)
     except LogsError as error:
         return wire.failure(error, request_id)
     except LambdaError as error:

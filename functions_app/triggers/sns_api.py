@@ -12,6 +12,9 @@ subscription's ARN, never "pending confirmation". Topic attributes and tags give
 CreateTopic are accepted but not stored (none changes how a Stratus topic behaves), except
 ``FifoTopic=true``, which is refused: Stratus topics are standard topics.
 ``MessageStructure=json`` (a message per protocol) is refused too.
+
+Every operation is authorized as ``sns:<Operation>`` (PublishBatch as ``sns:Publish``) on the
+topic it names; a refusal is SNS's ``AuthorizationError``, HTTP 403, in SNS's words.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.sigv4 import caller_verify
+from functions_app.api.sigv4 import SignedCaller, caller_verify
 from functions_app.errors import LambdaError
 from functions_app.triggers import topics
 from functions_app.triggers.models import Subscription, Topic
 from functions_app.triggers.topics import TopicError
+from iam.authorization import operation_denial
 from metrics_app.cloudwatch.errors import CloudWatchError, auth_failure
 from metrics_app.cloudwatch.protocols import QUERY, xml_write
 
@@ -342,6 +346,37 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
 }
 
 
+# --- Authorization ---------------------------------------------------------------------------
+
+_SUBSCRIPTION_OPERATIONS = ("Unsubscribe", "GetSubscriptionAttributes", "SetSubscriptionAttributes")
+
+
+def _resource(action: str, params: dict) -> str:
+    """The topic ARN ``action`` acts on, as SNS names it in a refusal; ``*`` for a request that
+    names none (the operation then refuses it)."""
+    # Topic ARNs name STRATUS_ACCOUNT_ID: topics are not per-account yet.
+    if action in ("ListTopics", "ListSubscriptions"):
+        return f"arn:aws:sns:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:*"
+    if action == "CreateTopic":
+        name = params.get("Name")
+        return topics.topic_arn(name) if name else "*"
+    if action in _SUBSCRIPTION_OPERATIONS:
+        # A subscription's ARN is its topic's and one more part; SNS authorizes on the topic.
+        arn = params.get("SubscriptionArn") or ""
+        return arn.rsplit(":", 1)[0] if arn.count(":") == 6 else "*"
+    if action == "Publish":
+        return params.get("TopicArn") or params.get("TargetArn") or params.get("PhoneNumber") or "*"
+    return params.get("TopicArn") or "*"
+
+
+def _authorize(caller: SignedCaller, action: str, params: dict) -> None:
+    # IAM compares actions case-insensitively; SNS's refusal spells the service "SNS".
+    named = "Publish" if action == "PublishBatch" else action
+    denial = operation_denial(caller, action=f"SNS:{named}", resource=_resource(action, params))
+    if denial is not None:
+        raise _Error(denial, code="AuthorizationError", status=403)
+
+
 # --- The wire ----------------------------------------------------------------------------------
 
 
@@ -384,7 +419,7 @@ def dispatch(request: HttpRequest, form: dict[str, str]) -> HttpResponse:
         except LambdaError as error:
             failure = auth_failure(error)
             raise _Error(failure.message, code=failure.code, status=failure.status) from None
-        request.access_key_id = caller.key.access_key_id  # for the request log
+        request.access_key_id = caller.access_key_id  # for the request log
         handler = OPERATIONS.get(action)
         if handler is None:
             raise _Error(
@@ -397,6 +432,7 @@ def dispatch(request: HttpRequest, form: dict[str, str]) -> HttpResponse:
             params = QUERY.decode(request, operation)
         except CloudWatchError as error:
             raise TopicError(f"Invalid parameter: {error.message}") from None
+        _authorize(caller, action, params)
         return _success(operation, handler(params), request_id)
     except TopicError as error:
         return _failure(error, request_id)

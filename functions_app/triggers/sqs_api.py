@@ -3,6 +3,9 @@ which is what current boto3 and the AWS CLI send. ``dashboard.aws_dispatch`` rou
 
 Errors carry ``x-amzn-query-error`` as SQS does, so botocore raises its modeled exceptions
 (``sqs.exceptions.QueueDoesNotExist`` and the rest).
+
+Every operation is authorized as ``sqs:<Operation>`` on the queue it names (a batch as its single
+action, as SQS does); a refusal is SQS's ``AccessDenied``, HTTP 403, in SQS's words.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.sigv4 import caller_verify
+from functions_app.api.sigv4 import SignedCaller, caller_verify
 from functions_app.errors import LambdaError
 from functions_app.triggers import queues
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import MessageNotInFlight, ReceiptHandleInvalid, ReceivedMessage
 from functions_app.triggers.queues import InvalidParameterValue, QueueError
+from iam.authorization import operation_denial
 
 logger = logging.getLogger("stratus.api")
 
@@ -356,6 +360,36 @@ OPERATIONS: dict[str, Callable[[HttpRequest, dict], dict]] = {
 }
 
 
+# SQS authorizes a batch as its single action: SendMessageBatch needs sqs:SendMessage.
+_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _resource(operation: str, document: dict) -> str:
+    """The queue ARN ``operation`` acts on; ``*`` for ListQueues, which names no queue, and for
+    a request that names none (the operation then refuses it)."""
+    if operation == "ListQueues":
+        return "*"
+    if operation in ("CreateQueue", "GetQueueUrl"):
+        name = document.get("QueueName")
+    else:
+        url = document.get("QueueUrl")
+        name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else None
+    # queue_arn names STRATUS_ACCOUNT_ID: queues are not per-account yet.
+    return queues.queue_arn(name) if isinstance(name, str) and name else "*"
+
+
+def _authorize(caller: SignedCaller, operation: str, document: dict) -> None:
+    action = f"sqs:{_BATCH_ACTIONS.get(operation, operation)}"
+    # IAM compares actions case-insensitively; SQS's refusal spells them in lower case.
+    denial = operation_denial(caller, action=action.lower(), resource=_resource(operation, document))
+    if denial is not None:
+        raise _Error("AccessDenied", denial, status=403)
+
+
 def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/")
 
@@ -388,8 +422,8 @@ def dispatch(request: HttpRequest) -> HttpResponse:
             caller = caller_verify(request, service="sqs")
         except LambdaError as error:
             raise _Error(error.code, error.message, status=error.status) from None
-        request.access_key_id = caller.key.access_key_id
-        request.sqs_sender = caller.key.access_key_id
+        request.access_key_id = caller.access_key_id
+        request.sqs_sender = caller.access_key_id
         handler = OPERATIONS.get(operation)
         if handler is None:
             raise _Error(
@@ -403,6 +437,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
             raise _Error("SerializationException", "The request body is not valid JSON.") from None
         if not isinstance(document, dict):
             raise _Error("SerializationException", "The request body must be a JSON object.")
+        _authorize(caller, operation, document)
         return _respond(handler(request, document), request_id)
     except QueueError as error:
         return _error_response(error, request_id)

@@ -66,6 +66,14 @@ class UnknownOperation(CloudWatchError):
     status = 400
 
 
+class AccessDenied(CloudWatchError):
+    """The caller's policies do not allow the operation."""
+
+    code = "AccessDenied"
+    type_name = _CORAL + "AccessDeniedException"
+    status = 403
+
+
 class AuthFailure(CloudWatchError):
     status = 403
 
@@ -75,18 +83,19 @@ class AuthFailure(CloudWatchError):
         self.type_name = type_name
 
 
-# The Lambda API's names for a failed signature check -> the query protocol's names for it.
-_AUTH_CODES = {
+# The Lambda API's names for a failed signature check -> the query protocols' names for it.
+SIGNATURE_CODES = {
     "MissingAuthenticationTokenException": "MissingAuthenticationToken",
     "IncompleteSignatureException": "IncompleteSignature",
     "InvalidSignatureException": "SignatureDoesNotMatch",
     "UnrecognizedClientException": "InvalidClientTokenId",
+    "ExpiredTokenException": "ExpiredToken",
 }
 
 
 def auth_failure(error: LambdaError) -> CloudWatchError:
     """The CloudWatch form of an error raised by ``caller_verify``."""
-    code = _AUTH_CODES.get(error.code)
+    code = SIGNATURE_CODES.get(error.code)
     if code is None:
         return CloudWatchError(error.message)
     return AuthFailure(error.message, code=code, type_name=_CORAL + error.code)

@@ -2,7 +2,9 @@
 
 ``cbor_operation`` has its own URL; ``json_dispatch`` and ``query_dispatch`` are reached through
 ``dashboard.aws_dispatch``, which shares ``POST /`` between the AWS protocols that use it.
-Every request is SigV4-signed; a failed check is a 403 in the protocol's own error shape.
+Every request is SigV4-signed; a failed check is a 403 in the protocol's own error shape. Every
+operation is then authorized as ``cloudwatch:<Operation>`` on ``*`` (CloudWatch's metric
+operations have no resource-level permissions); a refusal is ``AccessDenied``, HTTP 403.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from functions_app.api.sigv4 import caller_verify
 from functions_app.errors import LambdaError
-from metrics_app.cloudwatch.errors import CloudWatchError, UnknownOperation, auth_failure
+from iam.authorization import operation_denial
+from metrics_app.cloudwatch.errors import AccessDenied, CloudWatchError, UnknownOperation, auth_failure
 from metrics_app.cloudwatch.operations import OPERATIONS
 from metrics_app.cloudwatch.protocols import CBOR, JSON, QUERY, TARGET_PREFIX, WireProtocol, operation_model
 
@@ -36,6 +39,10 @@ def _serve(request: HttpRequest, protocol: WireProtocol, operation: str) -> Http
                 f"Stratus's CloudWatch does not implement {operation!r}; it serves "
                 f"{', '.join(OPERATIONS)} for the AWS/Lambda namespace."
             )
+        denial = operation_denial(caller, action=f"cloudwatch:{operation}", resource="*")
+        if denial is not None:
+            # CloudWatch's refusal names no resource when the action takes none.
+            raise AccessDenied(denial.replace(" on resource: *", "", 1))
         model = operation_model(operation)
         result = handler(protocol.decode(request, model))
         return protocol.success(model, result, request_id)

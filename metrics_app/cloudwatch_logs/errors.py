@@ -41,6 +41,13 @@ class UnknownOperation(LogsError):
     status = 400
 
 
+class AccessDenied(LogsError):
+    """The caller's policies do not allow the operation (a 400, as CloudWatch Logs answers it)."""
+
+    type_name = "AccessDeniedException"
+    status = 400
+
+
 class AuthFailure(LogsError):
     status = 403
 

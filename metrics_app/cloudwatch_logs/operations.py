@@ -31,7 +31,8 @@ def _epoch_ms(moment) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _group_arn(name: str) -> str:
+def group_arn(name: str) -> str:
+    """A log group's ARN (STRATUS_ACCOUNT_ID's: log groups are not per-account yet)."""
     return f"arn:aws:logs:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:log-group:{name}"
 
 
@@ -62,7 +63,7 @@ def _group(params: Params) -> LogGroup:
 
 
 def _group_description(group: LogGroup, *, brief: bool) -> dict[str, Any]:
-    arn = _group_arn(group.name)
+    arn = group_arn(group.name)
     described: dict[str, Any] = {
         "logGroupName": group.name,
         "creationTime": _epoch_ms(group.created_at),
@@ -112,7 +113,7 @@ def _stream_description(group: LogGroup, stream: LogStream, last_ingestion_ms: i
     described: dict[str, Any] = {
         "logStreamName": stream.name,
         "creationTime": _epoch_ms(stream.created_at),
-        "arn": f"{_group_arn(group.name)}:log-stream:{stream.name}",
+        "arn": f"{group_arn(group.name)}:log-stream:{stream.name}",
         "storedBytes": 0,  # deprecated by AWS, which also answers 0
     }
     if stream.first_event_ms:

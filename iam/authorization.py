@@ -1,0 +1,169 @@
+"""Authorization of signed requests: may this caller do this action on this resource?
+
+Every API asks ``authorize``; it evaluates AWS's logic (iam/policy.py) over the caller's
+identity policies (an IAM user's own and its groups', or an assumed role's) and, where the
+resource has one, its resource-based policy. Django superusers are administrators of every
+account and are never refused.
+
+Parsed identity policies are cached per principal in each process. Any change to IAM's data
+bumps a generation number in Redis after it commits; a request reads that number (one GET)
+and drops what it cached under an older one, so a change applies to the very next request.
+
+``STRATUS_AUTHORIZATION=off`` skips evaluation entirely. It exists for the benchmark that
+measures what authorization costs, and nothing else should set it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+
+import redis
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from functions_app.api.sigv4 import SignedCaller
+from functions_app.runtime.redis_client import redis_client
+from iam import models
+from iam.policy import Decision, Policy, RequestContext, evaluate
+from iam.selectors import caller_identity, identity_policies
+
+logger = logging.getLogger("stratus.iam")
+
+GENERATION_KEY = "stratus:iam:generation"
+
+_cache: dict[str, list[Policy]] = {}
+_cache_generation: list[int] = [-1]
+_lock = threading.Lock()
+
+
+def _generation() -> int:
+    try:
+        return int(redis_client().get(GENERATION_KEY) or 0)
+    except redis.RedisError:
+        return -1  # Redis away: cache nothing rather than serve what may be stale
+
+
+def iam_changed(**_: object) -> None:
+    """Bump the generation once the change commits, so every process forgets its cache."""
+    transaction.on_commit(lambda: _bump())
+
+
+def _bump() -> None:
+    try:
+        redis_client().incr(GENERATION_KEY)
+    except redis.RedisError:
+        logger.warning("could not announce an IAM change; processes may use cached policies")
+
+
+for _model in (
+    models.IamUser,
+    models.Group,
+    models.Role,
+    models.ManagedPolicy,
+    models.PolicyVersion,
+    models.PolicyAttachment,
+    models.InlinePolicy,
+):
+    post_save.connect(iam_changed, sender=_model, dispatch_uid=f"iam-changed-save-{_model.__name__}")
+    post_delete.connect(iam_changed, sender=_model, dispatch_uid=f"iam-changed-delete-{_model.__name__}")
+m2m_changed.connect(iam_changed, sender=models.Group.members.through, dispatch_uid="iam-changed-members")
+
+
+def caller_policies(caller: SignedCaller) -> list[Policy]:
+    """The identity policies that apply to ``caller``, parsed, from the cache when current."""
+    identity = caller_identity(caller)
+    if identity is None:
+        return []
+    key = f"{type(identity).__name__}:{identity.pk}"
+    generation = _generation()
+    with _lock:
+        if generation != _cache_generation[0] or generation < 0:
+            _cache.clear()
+            _cache_generation[0] = generation
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    policies = identity_policies(identity)
+    if generation >= 0:
+        with _lock:
+            if _cache_generation[0] == generation:
+                _cache[key] = policies
+    return policies
+
+
+def authorization_enabled() -> bool:
+    return os.environ.get("STRATUS_AUTHORIZATION", "on").lower() != "off"
+
+
+def authorize(
+    caller: SignedCaller,
+    *,
+    action: str,
+    resource: str,
+    resource_policy: Policy | None = None,
+    condition_keys: Mapping[str, str | Sequence[str]] | None = None,
+    resource_account: str | None = None,
+) -> Decision | None:
+    """AWS's decision for ``caller`` doing ``action`` on ``resource``; None when no policy is
+    consulted (a superuser, or evaluation switched off for a benchmark)."""
+    if not authorization_enabled():
+        return None
+    user = caller.user
+    if caller.session is None and getattr(user, "is_superuser", False):
+        return None
+    context = RequestContext(
+        principal_arn=caller.principal_arn,
+        principal_account=caller.account_id,
+        action=action,
+        resource=resource,
+        resource_account=resource_account,
+        condition_keys=dict(condition_keys or {}),
+    )
+    return evaluate(context, identity_policies=caller_policies(caller), resource_policy=resource_policy)
+
+
+def denial_message(caller: SignedCaller, *, action: str, resource: str, decision: Decision) -> str:
+    """AWS's wording for a refusal, naming the principal, the action and the resource."""
+    if decision.reason == "explicit_deny":
+        why = f"with an explicit deny in {_policy_kind(decision)}"
+    elif decision.detail.startswith("cross-account: no resource-based"):
+        why = f"because no resource-based policy allows the {action} action"
+    else:
+        why = f"because no identity-based policy allows the {action} action"
+    return (
+        f"User: {caller.principal_arn} is not authorized to perform: {action} on resource: {resource} {why}"
+    )
+
+
+def _policy_kind(decision: Decision) -> str:
+    statement = decision.statement
+    if statement is not None and statement.policy.startswith("arn:aws:lambda"):
+        return "a resource-based policy"
+    return "an identity-based policy"
+
+
+def operation_denial(
+    caller: SignedCaller,
+    *,
+    action: str,
+    resource: str,
+    resource_policy: Policy | None = None,
+    condition_keys: Mapping[str, str | Sequence[str]] | None = None,
+    resource_account: str | None = None,
+) -> str | None:
+    """None when ``caller`` may do ``action`` on ``resource``; else AWS's refusal message, for
+    the service to raise in its own error shape (AccessDenied, AuthorizationError, ...)."""
+    decision = authorize(
+        caller,
+        action=action,
+        resource=resource,
+        resource_policy=resource_policy,
+        condition_keys=condition_keys,
+        resource_account=resource_account,
+    )
+    if decision is None or decision.allowed:
+        return None
+    return denial_message(caller, action=action, resource=resource, decision=decision)
