@@ -169,6 +169,7 @@ class ExecutionEnvironment:
         )
         if runtime is not None and runtime.execution_env:
             variables["AWS_EXECUTION_ENV"] = runtime.execution_env
+        variables.update(self._host.credentials(spec))
         return variables
 
     def start(self) -> float:

@@ -51,6 +51,7 @@ def spec_load(function_name: str, version: str, revision_id: str | None = None) 
         log_format=row.log_format,
         region=settings.STRATUS_REGION,
         account_id=settings.STRATUS_ACCOUNT_ID,
+        role=row.role,
     )
     _spec_cache[(function_name, version)] = spec
     return spec

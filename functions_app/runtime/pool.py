@@ -27,6 +27,8 @@ from functions_app.runtime.spec import FunctionSpec
 
 logger = logging.getLogger("stratus.pool")
 
+MAX_AGE_SECONDS = 11 * 3600
+
 
 class IdleListener(Protocol):
     def idle_changed(self, pool: EnvironmentPool, spec: FunctionSpec) -> None: ...
@@ -50,6 +52,8 @@ class EnvironmentPool:
     ) -> None:
         self.cache_root = cache_root
         self.idle_seconds = idle_seconds
+        # Environments hold their role's credentials, issued for 12 hours: retire them first.
+        self.max_age_seconds = MAX_AGE_SECONDS
         self.host = sandbox_host_create(cache_root)
         orphans_kill()
         self.runtime_dir = runtime_dir(cache_root)
@@ -212,7 +216,9 @@ class EnvironmentPool:
                 keep = [
                     env
                     for env in environments
-                    if env.alive and (env in pinned or now - env.last_used < self.idle_seconds)
+                    if env.alive
+                    and (env in pinned or now - env.last_used < self.idle_seconds)
+                    and now - env.created_at < self.max_age_seconds
                 ]
                 expired.extend(env for env in environments if env not in keep)
                 if keep:

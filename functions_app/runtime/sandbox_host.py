@@ -31,6 +31,7 @@ from functions_app.runtime.netns import (
 )
 from functions_app.runtime.runtime_api import RuntimeApiServer
 from functions_app.runtime.sandbox import sandbox_enabled
+from functions_app.runtime.spec import FunctionSpec
 
 logger = logging.getLogger("stratus.sandbox_host")
 
@@ -51,6 +52,9 @@ class SandboxHost:
     tmp_mount_point: Path  # an empty directory each sandbox mounts its /tmp on, privately
     networks: NetworkReserve | None = None
     door: ApiDoor | None = None
+    # The execution role's credentials for a new environment, as environment variables (the
+    # worker sets this; without it environments get none).
+    credentials: Callable[[FunctionSpec], dict[str, str]] = field(default=lambda spec: {})
     _live: set[SandboxNetwork] = field(default_factory=set)
     _addresses: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -24,6 +24,7 @@ class FunctionSpec:
     log_format: str
     region: str
     account_id: str
+    role: str = ""  # the execution role's ARN
 
     @property
     def key(self) -> tuple[str, str, str, str]:

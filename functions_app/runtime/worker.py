@@ -25,6 +25,7 @@ from functions_app.runtime.retirement import retire_listen
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
 from functions_app.runtime.spec import FunctionSpec
 from functions_app.runtime.worker_state import pool_install
+from functions_app.services.execution_role import execution_role_credentials
 
 logger = logging.getLogger("stratus.worker")
 
@@ -51,6 +52,10 @@ class _WarmTokens:
             logger.warning("could not update warm tokens for %s:%s", spec.function_name, spec.version)
 
 
+def _role_credentials(spec: FunctionSpec) -> dict[str, str]:
+    return execution_role_credentials(function_name=spec.function_name, role_arn=spec.role)
+
+
 def worker_queues(name: str, connection: redis.Redis) -> list[Queue]:
     """This worker's own queue first, then the shared one, then asynchronous events."""
     return [
@@ -72,6 +77,7 @@ class StratusWorker(SimpleWorker):
             idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
             listener=_WarmTokens(connection, self.name),
         )
+        pool.host.credentials = _role_credentials
         pool_install(pool)
         stop = threading.Event()
         routing.alive_refresh(connection, worker=self.name)
