@@ -147,6 +147,21 @@ def main() -> None:
             function_url = client.create_function_url_config(FunctionName="noop", AuthType="NONE")[
                 "FunctionUrl"
             ]
+            # A NONE URL is public once the function's policy says so, as AWS requires.
+            client.add_permission(
+                FunctionName="noop",
+                StatementId="FunctionURLAllowPublicAccess",
+                Action="lambda:InvokeFunctionUrl",
+                Principal="*",
+                FunctionUrlAuthType="NONE",
+            )
+            client.add_permission(
+                FunctionName="noop",
+                StatementId="FunctionURLAllowInvokeAction",
+                Action="lambda:InvokeFunction",
+                Principal="*",
+                InvokedViaFunctionUrl=True,
+            )
             queue_url = sqs.create_queue(QueueName="latency")["QueueUrl"]
 
             def receive_delete():

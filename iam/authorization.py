@@ -167,3 +167,24 @@ def operation_denial(
     if decision is None or decision.allowed:
         return None
     return denial_message(caller, action=action, resource=resource, decision=decision)
+
+
+def anonymous_allowed(
+    *,
+    action: str,
+    resource: str,
+    resource_policy: Policy | None,
+    condition_keys: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether an unsigned caller may do ``action``: only a resource policy naming ``*`` can
+    allow that (a public function URL, say)."""
+    if resource_policy is None:
+        return False
+    context = RequestContext(
+        principal_arn="*",
+        principal_account="",
+        action=action,
+        resource=resource,
+        condition_keys=dict(condition_keys or {}),
+    )
+    return evaluate(context, resource_policy=resource_policy).allowed

@@ -141,7 +141,14 @@ def test_it_creates_and_deletes_a_function_url():
         {"action": "url-create", "auth_type": "NONE", "origins": "https://a.example, https://b.example"},
     )
 
-    assert flashes == ["Created a function URL (NONE)."]
+    assert flashes == [
+        "Created a public function URL (NONE), and the policy statements that let anyone call it."
+    ]
+    # As AWS's console does, the two statements that make a NONE URL public come with it.
+    assert sorted(function.policy_statements.values_list("sid", flat=True)) == [
+        "FunctionURLAllowInvokeAction",
+        "FunctionURLAllowPublicAccess",
+    ]
     config = function.url_configs.get()
     assert (config.auth_type, config.cors) == (
         "NONE",
@@ -497,7 +504,9 @@ def test_it_creates_a_queue_sends_a_message_and_adds_a_function_url_in_the_brows
     form.locator("select[name=auth_type]").select_option("NONE")
     form.locator("input[name=origins]").fill("https://app.example")
     form.get_by_role("button", name="Create function URL").click()
-    expect(page.locator(".flash")).to_have_text("Created a function URL (NONE).")
+    expect(page.locator(".flash")).to_have_text(
+        "Created a public function URL (NONE), and the policy statements that let anyone call it."
+    )
     link = page.locator("#function-urls a")
     expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/lambda-url/[a-z0-9]{32}/$"))
     expect(page.locator("#function-urls")).to_contain_text("https://app.example")

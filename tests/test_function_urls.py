@@ -12,7 +12,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.conftest import make_zip
+from tests.conftest import aws_client, make_zip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stratus_workers")]
 
@@ -48,13 +48,34 @@ def _call(url: str, *, method: str = "GET", body: bytes | None = None, headers: 
         return error.code, error.headers, error.read()
 
 
+def _public(lambda_client, name: str) -> None:
+    """The two statements AWS's console adds with a NONE URL (the API adds none)."""
+    lambda_client.add_permission(
+        FunctionName=name,
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    lambda_client.add_permission(
+        FunctionName=name,
+        StatementId="FunctionURLAllowInvokeAction",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+        InvokedViaFunctionUrl=True,
+    )
+
+
 @pytest.fixture
 def echo_url(lambda_client, create_function):
     create_function("echo", Code={"ZipFile": make_zip({"lambda_function.py": ECHO_PY})})
 
     def make(**fields):
         fields.setdefault("AuthType", "NONE")
-        return lambda_client.create_function_url_config(FunctionName="echo", **fields)["FunctionUrl"]
+        url = lambda_client.create_function_url_config(FunctionName="echo", **fields)["FunctionUrl"]
+        if fields["AuthType"] == "NONE":
+            _public(lambda_client, "echo")
+        return url
 
     return make
 
@@ -171,25 +192,67 @@ def _signed(
     return status, body
 
 
-def test_it_refuses_unsigned_and_unpermitted_calls_to_an_aws_iam_url(echo_url, lambda_client, access_key):
+def test_it_refuses_unsigned_and_unpermitted_calls_to_an_aws_iam_url(
+    echo_url, lambda_client, access_key, live_server_url
+):
     url = echo_url(AuthType="AWS_IAM")
     assert _call(f"{url}x")[0] == 403
-    status, _ = _signed(f"{url}x", access_key)
-    assert status == 403  # signed, but the function's policy does not let this user in
+    iam = aws_client("iam", live_server_url, access_key)
+    iam.create_user(UserName="url-caller")
+    created = iam.create_access_key(UserName="url-caller")["AccessKey"]
+    caller = (created["AccessKeyId"], created["SecretAccessKey"])
+    status, _ = _signed(f"{url}x", caller)
+    assert status == 403  # signed, but neither its policies nor the function's let this user in
     lambda_client.add_permission(
         FunctionName="echo",
         StatementId="url",
         Action="lambda:InvokeFunctionUrl",
-        Principal="000000000000",
+        Principal="arn:aws:iam::000000000000:user/url-caller",
         FunctionUrlAuthType="AWS_IAM",
     )
-    status, body = _signed(f"{url}x?a=1", access_key)
+    assert _signed(f"{url}x", caller)[0] == 403  # lambda:InvokeFunction is needed too, since 2025
+    lambda_client.add_permission(
+        FunctionName="echo",
+        StatementId="url-invoke",
+        Action="lambda:InvokeFunction",
+        Principal="arn:aws:iam::000000000000:user/url-caller",
+        InvokedViaFunctionUrl=True,
+    )
+    status, body = _signed(f"{url}x?a=1", caller)
     assert status == 201
     authorizer = json.loads(body)["requestContext"]["authorizer"]["iam"]
-    assert authorizer["accessKey"] == access_key[0]
-    assert authorizer["userArn"].endswith(":user/tester")
+    assert authorizer["accessKey"] == caller[0]
+    assert authorizer["userArn"].endswith(":user/url-caller")
+    # An administrator's own policies allow it without any statement naming it.
+    assert _signed(f"{url}x", access_key)[0] == 201
     assert _signed(f"{url}x", (access_key[0], "wrong-secret"))[0] == 403
     assert _signed(f"{url}x", access_key, service="sqs")[0] == 403  # AWS_IAM URLs are signed for lambda
+
+
+def test_it_keeps_a_none_url_private_until_the_functions_policy_makes_it_public(
+    lambda_client, create_function
+):
+    create_function("not-yet-public", Code={"ZipFile": make_zip({"lambda_function.py": ECHO_PY})})
+    url = lambda_client.create_function_url_config(FunctionName="not-yet-public", AuthType="NONE")[
+        "FunctionUrl"
+    ]
+    assert _call(f"{url}x")[0] == 403
+    lambda_client.add_permission(
+        FunctionName="not-yet-public",
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    assert _call(f"{url}x")[0] == 403  # InvokeFunction through the URL is needed too
+    lambda_client.add_permission(
+        FunctionName="not-yet-public",
+        StatementId="FunctionURLAllowInvokeAction",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+        InvokedViaFunctionUrl=True,
+    )
+    assert _call(f"{url}x")[0] == 201
 
 
 def test_it_answers_404_for_an_unknown_url(live_server_url):

@@ -148,7 +148,7 @@ def _iam_authorizer(request: HttpRequest, config: FunctionUrlConfig) -> dict | H
         caller = caller_verify(request, service="lambda")
     except LambdaError:
         return _message(403, "Forbidden")
-    if not function_urls.function_url_caller_allowed(config, caller.user):
+    if not function_urls.function_url_caller_allowed(config, caller):
         return _message(403, "Forbidden")
     return {
         "accessKey": caller.access_key_id,
@@ -226,6 +226,9 @@ def function_url_serve(request: HttpRequest, url_id: str, path: str = "") -> Htt
         authorizer = _iam_authorizer(request, config)
         if isinstance(authorizer, HttpResponse):
             return authorizer
+    elif not function_urls.function_url_caller_allowed(config, None):
+        # A NONE URL is public only when the function's policy says so (AWS's two statements).
+        return _message(403, "Forbidden")
     if _content_length(request) > URL_PAYLOAD_MAX or len(request.body) > URL_PAYLOAD_MAX:
         return _message(413, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
     request_id = str(uuid.uuid4())

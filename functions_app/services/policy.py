@@ -45,6 +45,9 @@ def _conditions(fields: dict[str, Any]) -> dict[str, dict[str, str]]:
         conditions.setdefault("StringEquals", {})["aws:PrincipalOrgID"] = fields["PrincipalOrgID"]
     if fields.get("EventSourceToken"):
         conditions.setdefault("StringEquals", {})["lambda:EventSourceToken"] = fields["EventSourceToken"]
+    if fields.get("InvokedViaFunctionUrl"):
+        # AWS's second statement for function URLs: InvokeFunction, but only through a URL.
+        conditions.setdefault("Bool", {})["lambda:InvokedViaFunctionUrl"] = "true"
     if fields.get("FunctionUrlAuthType"):
         if fields["FunctionUrlAuthType"] not in ("NONE", "AWS_IAM"):
             raise InvalidParameterValue("FunctionUrlAuthType must be NONE or AWS_IAM.")
@@ -130,3 +133,21 @@ def policy_get(*, function: Function, qualifier: str | None) -> tuple[dict, str]
     if not document["Statement"]:
         raise ResourceNotFound("The resource you requested does not exist.")
     return document, function.policy_revision_id
+
+
+def function_url_public_statements_add(*, function: Function, qualifier: str | None) -> None:
+    """The two statements AWS's console adds for a public (AuthType NONE) function URL:
+    anyone may call lambda:InvokeFunctionUrl on a NONE URL, and lambda:InvokeFunction through
+    a function URL. Statements already there are kept."""
+    for sid, fields in (
+        (
+            "FunctionURLAllowPublicAccess",
+            {"Action": "lambda:InvokeFunctionUrl", "Principal": "*", "FunctionUrlAuthType": "NONE"},
+        ),
+        (
+            "FunctionURLAllowInvokeAction",
+            {"Action": "lambda:InvokeFunction", "Principal": "*", "InvokedViaFunctionUrl": True},
+        ),
+    ):
+        if not function.policy_statements.filter(qualifier=qualifier or "", sid=sid).exists():
+            permission_add(function=function, qualifier=qualifier, fields={"StatementId": sid, **fields})

@@ -15,10 +15,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from functions_app.api.sigv4 import SignedCaller
+from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.models import Function, PolicyStatement
 from functions_app.selectors import qualifier_exists_check
 from functions_app.triggers.models import FunctionUrlConfig
+from iam.authorization import anonymous_allowed, authorize
+from iam.policy import Policy, policy_parse
 
 URL_ID_LENGTH = 32
 _URL_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -144,33 +148,39 @@ def function_url_config_delete(*, function: Function, qualifier: str | None) -> 
     function_url_config_get(function=function, qualifier=qualifier).delete()
 
 
-def function_url_caller_allowed(config: FunctionUrlConfig, user) -> bool:
-    """Whether an ``AWS_IAM`` URL takes a signed call from ``user``: an account administrator
-    (superuser) always, anyone else only when the function's policy grants them
-    ``lambda:InvokeFunctionUrl``."""
-    if user.is_superuser:
-        return True
-    account = settings.STRATUS_ACCOUNT_ID
-    principals = {
-        "*",
-        account,
-        f"arn:aws:iam::{account}:root",
-        f"arn:aws:iam::{account}:user/{user.username}",
-    }
-    statements = PolicyStatement.objects.filter(
-        function=config.function, qualifier__in=["", config.qualifier]
-    )
-    for row in statements:
-        statement = row.statement
-        if statement.get("Effect") != "Allow":
-            continue
-        if statement.get("Action") not in ("lambda:InvokeFunctionUrl", "lambda:*", "*"):
-            continue
-        principal = statement.get("Principal")
-        named = principal.get("AWS") if isinstance(principal, dict) else principal
-        if named not in principals:
-            continue
-        auth_type = statement.get("Condition", {}).get("StringEquals", {}).get("lambda:FunctionUrlAuthType")
-        if auth_type in (None, config.auth_type):
-            return True
-    return False
+def _url_policy(config: FunctionUrlConfig) -> Policy | None:
+    """The function's resource-based policy as it applies to the URL's qualifier."""
+    statements = [
+        row.statement
+        for row in PolicyStatement.objects.filter(
+            function=config.function, qualifier__in=["", config.qualifier]
+        )
+    ]
+    if not statements:
+        return None
+    document = {"Version": "2012-10-17", "Statement": statements}
+    return policy_parse(document, kind="resource", label=function_arn(config.function.name))
+
+
+def function_url_caller_allowed(config: FunctionUrlConfig, caller: SignedCaller | None) -> bool:
+    """Whether a call to the URL may invoke the function: as AWS requires for URLs since
+    October 2025, both lambda:InvokeFunctionUrl (for the URL's auth type) and
+    lambda:InvokeFunction (through a function URL) must be allowed, for the signed caller of
+    an AWS_IAM URL by its own policies or the function's, for anyone at all on a NONE URL
+    by the function's policy (the statements the dashboard adds with a NONE URL)."""
+    resource = function_arn(config.function.name, config.qualifier or None)
+    policy = _url_policy(config)
+    keys = {"lambda:FunctionUrlAuthType": config.auth_type, "lambda:InvokedViaFunctionUrl": "true"}
+    for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+        if caller is None:
+            allowed = anonymous_allowed(
+                action=action, resource=resource, resource_policy=policy, condition_keys=keys
+            )
+        else:
+            decision = authorize(
+                caller, action=action, resource=resource, resource_policy=policy, condition_keys=keys
+            )
+            allowed = decision is None or decision.allowed
+        if not allowed:
+            return False
+    return True

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from functions_app.arns import function_arn
 from functions_app.errors import LambdaError
 from functions_app.models import Function
+from functions_app.services import policy
 from functions_app.triggers import function_urls, mappings, queues, schedules, streams, topics
 from functions_app.triggers.models import FunctionUrlConfig, Queue, Stream, Subscription, Topic
 from functions_app.web.access import editor_required, function_for, viewer_required
@@ -125,6 +126,10 @@ def _url_create(function: Function, post) -> str:
             "Cors": {"AllowOrigins": origins} if origins else None,
         },
     )
+    if config.auth_type == FunctionUrlConfig.AuthType.NONE:
+        # As AWS's console does: a public URL needs the function's policy to say so.
+        policy.function_url_public_statements_add(function=function, qualifier=None)
+        return "Created a public function URL (NONE), and the policy statements that let anyone call it."
     return f"Created a function URL ({config.auth_type})."
 
 
