@@ -76,6 +76,12 @@ MIDDLEWARE = [
     "functions_app.api.middleware.LambdaApiMiddleware",
 ]
 
+# Dashboard permissions: Django's own (groups in the admin), and the user's IAM policies.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "iam.backends.IamPolicyBackend",
+]
+
 ROOT_URLCONF = "dashboard.urls"
 # The Lambda API has paths like /2016-08-19/account-settings that clients send without a
 # trailing slash; redirecting them would break signed requests.

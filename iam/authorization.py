@@ -74,7 +74,12 @@ m2m_changed.connect(iam_changed, sender=models.Group.members.through, dispatch_u
 
 def caller_policies(caller: SignedCaller) -> list[Policy]:
     """The identity policies that apply to ``caller``, parsed, from the cache when current."""
-    identity = caller_identity(caller)
+    return identity_policies_cached(caller_identity(caller))
+
+
+def identity_policies_cached(identity: models.IamUser | models.Role | None) -> list[Policy]:
+    """The identity policies of an IAM user (its own and its groups') or a role, parsed,
+    from this process's cache while no IAM change has committed since."""
     if identity is None:
         return []
     key = f"{type(identity).__name__}:{identity.pk}"
