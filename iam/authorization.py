@@ -27,6 +27,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from functions_app.api.sigv4 import SignedCaller
 from functions_app.runtime.redis_client import redis_client
 from iam import models
+from iam.audit import audit_record, audit_worthy
 from iam.policy import Decision, Policy, RequestContext, evaluate
 from iam.selectors import caller_identity, identity_policies
 
@@ -158,9 +159,12 @@ def operation_denial(
     resource_policy: Policy | None = None,
     condition_keys: Mapping[str, str | Sequence[str]] | None = None,
     resource_account: str | None = None,
+    record: bool = True,
 ) -> str | None:
     """None when ``caller`` may do ``action`` on ``resource``; else AWS's refusal message, for
-    the service to raise in its own error shape (AccessDenied, AuthorizationError, ...)."""
+    the service to raise in its own error shape (AccessDenied, AuthorizationError, ...).
+
+    With ``record``, a refusal, and an allowed change, go to the audit log (audit.py)."""
     decision = authorize(
         caller,
         action=action,
@@ -169,9 +173,14 @@ def operation_denial(
         condition_keys=condition_keys,
         resource_account=resource_account,
     )
-    if decision is None or decision.allowed:
+    allowed = decision is None or decision.allowed
+    if record and (not allowed or audit_worthy(action)):
+        audit_record(
+            caller, action=action, resource=resource, allowed=allowed, status=None if allowed else 403
+        )
+    if allowed:
         return None
-    return denial_message(caller, action=action, resource=resource, decision=decision)
+    return denial_message(caller, action=action, resource=resource, decision=decision)  # type: ignore[arg-type]
 
 
 def anonymous_allowed(

@@ -288,3 +288,28 @@ class StsSession(models.Model):
     def assumed_role_id(self) -> str:
         """AWS's ``AssumedRoleId`` (and the caller's ``UserId``): ``ROLE_ID:SESSION_NAME``."""
         return f"{self.role.unique_id}:{self.session_name}"
+
+
+class AuditEvent(models.Model):
+    """One change made through an API, or one call refused: who, when, what, from which key or
+    session. Reads and invocations are not recorded (as CloudTrail's management events)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    account_id = models.CharField(max_length=12, db_index=True)
+    principal_arn = models.CharField(max_length=2048, db_index=True)
+    access_key_id = models.CharField(max_length=32, blank=True)
+    action = models.CharField(
+        max_length=128, db_index=True, help_text="As IAM names it: lambda:DeleteFunction."
+    )
+    resource = models.CharField(max_length=2048, blank=True)
+    allowed = models.BooleanField(default=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The HTTP status answered.")
+    request_id = models.CharField(max_length=64, blank=True)
+    source_ip = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["account_id", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.principal_arn} {self.action}"

@@ -23,6 +23,7 @@ from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import AccessDenied
 from functions_app.models import Function
 from functions_app.services.policy import policy_document
+from iam.audit import audit_record, audit_worthy
 from iam.authorization import authorize, denial_message
 from iam.policy import policy_parse
 
@@ -69,11 +70,12 @@ def _resource_arn(request: HttpRequest, kind: str, kwargs: dict[str, Any]) -> tu
     raise ValueError(f"unknown resource kind {kind!r}")
 
 
-def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, Any]) -> None:
-    """Raise AccessDenied unless the signed caller may do what ``view`` does."""
+def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """Raise AccessDenied unless the signed caller may do what ``view`` does; returns the
+    (action, resource) it was allowed, or None for a request that is not signed."""
     caller = getattr(request, "signed_caller", None)
     if caller is None:
-        return  # not a signed API request (the routes below /_stratus/ sign their own links)
+        return None  # not a signed API request (the routes below /_stratus/ sign their own links)
     declared = getattr(view, "iam_action", None)
     if declared is None:
         raise AccessDenied(f"User: {caller.principal_arn} is not authorized to perform this operation")
@@ -83,7 +85,7 @@ def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, An
     resource, function_name = _resource_arn(request, kind, kwargs)
     decision = authorize(caller, action=action, resource=resource)
     if decision is None or decision.allowed:
-        return
+        return action, resource
     if decision.reason != "explicit_deny" and function_name is not None:
         function = Function.objects.filter(name=function_name).first()
         if function is not None:
@@ -95,5 +97,15 @@ def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, An
                     caller, action=action, resource=resource, resource_policy=resource_policy
                 )
                 if decision is None or decision.allowed:
-                    return
+                    return action, resource
+    audit_record(caller, action=action, resource=resource, allowed=False, status=403, request=request)
     raise AccessDenied(denial_message(caller, action=action, resource=resource, decision=decision))
+
+
+def request_audit(request: HttpRequest, allowed: tuple[str, str] | None, status: int) -> None:
+    """Record an allowed change (not a read, not an invocation) with what it answered."""
+    caller = getattr(request, "signed_caller", None)
+    if caller is None or allowed is None or not audit_worthy(allowed[0]):
+        return
+    action, resource = allowed
+    audit_record(caller, action=action, resource=resource, allowed=True, status=status, request=request)

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.authorization import request_authorize
+from functions_app.api.authorization import request_audit, request_authorize
 from functions_app.errors import InvalidParameterValue, InvalidRequestContent, LambdaError, MethodNotAllowed
 
 
@@ -57,8 +57,14 @@ def methods(**handlers: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         handler = handlers.get(request.method or "")
         if handler is None:
             raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")
-        request_authorize(request, handler, kwargs)
-        return handler(request, *args, **kwargs)
+        allowed = request_authorize(request, handler, kwargs)
+        try:
+            response = handler(request, *args, **kwargs)
+        except LambdaError as error:
+            request_audit(request, allowed, error.status)
+            raise
+        request_audit(request, allowed, response.status_code)
+        return response
 
     return dispatch
 

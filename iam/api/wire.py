@@ -25,6 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from functions_app.api.sigv4 import SignedCaller, caller_verify
 from functions_app.errors import LambdaError
 from iam import selectors, services
+from iam.audit import audit_record, audit_worthy
 from iam.authorization import operation_denial
 from iam.errors import AccessDenied, IamError, InvalidAction, SignatureFailure, ValidationError
 from iam.models import Account
@@ -136,14 +137,27 @@ class QueryService:
                 iam_action = f"{self.signing_name}:{action}"
                 # IAM's entities are the caller's account's own; AWS managed policies
                 # (account "aws") are attached there too.
+                resource = self.resource_of(caller, action, params)
                 denied = operation_denial(
                     caller,
                     action=iam_action,
-                    resource=self.resource_of(caller, action, params),
+                    resource=resource,
                     resource_account=caller.account_id,
+                    record=False,
                 )
                 if denied:
+                    audit_record(caller, action=iam_action, resource=resource, allowed=False, status=403)
                     raise AccessDenied(denied)
+                if audit_worthy(iam_action):
+                    try:
+                        result = handler(caller, params)
+                    except IamError as error:
+                        audit_record(
+                            caller, action=iam_action, resource=resource, allowed=True, status=error.status
+                        )
+                        raise
+                    audit_record(caller, action=iam_action, resource=resource, allowed=True, status=200)
+                    return self._success(operation, result, request_id)
             return self._success(operation, handler(caller, params), request_id)
         except IamError as error:
             return self._failure(error, request_id)
