@@ -263,11 +263,15 @@ def lambda_client_unvalidated(live_server_url, access_key):
 def aws_cli(live_server_url, access_key, tmp_path):
     """Run the AWS CLI against the live server; returns the parsed JSON output."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, check: bool = True, key: tuple[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """``key`` signs instead of the administrator's ``access_key``."""
+        signing = key or access_key
         env = dict(os.environ)
         env.update(
-            AWS_ACCESS_KEY_ID=access_key[0],
-            AWS_SECRET_ACCESS_KEY=access_key[1],
+            AWS_ACCESS_KEY_ID=signing[0],
+            AWS_SECRET_ACCESS_KEY=signing[1],
             AWS_DEFAULT_REGION="us-east-1",
             AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
             AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
