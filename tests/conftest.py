@@ -65,6 +65,17 @@ def _database_url() -> str:
     raise RuntimeError(f"no live-server support for {connection.vendor}")
 
 
+def wait_until(condition, *, timeout: float, what: str = "the condition"):
+    """Poll ``condition()`` until it returns something truthy (which is returned) or
+    ``timeout`` seconds pass (AssertionError naming ``what``): wait on a state, not a clock."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        time.sleep(0.05)
+    return value
+
+
 def stratus_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

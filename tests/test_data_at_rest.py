@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import time
 import uuid
 import zlib
 from pathlib import Path
@@ -17,7 +16,7 @@ from django.db import connection
 
 from dashboard.data_dir import data_dir_create, data_dir_secure
 from functions_app.models import FunctionVersion
-from tests.conftest import make_zip
+from tests.conftest import make_zip, wait_until
 
 # Answers with a hash of the variable, so the value itself never travels in a payload or a log.
 SECRET_HASH_PY = """
@@ -46,10 +45,11 @@ def _redis() -> redis.Redis:
 def _redis_persisted(client: redis.Redis, *, timeout: float = 30) -> Path:
     """Redis's directory once its AOF holds every write so far and an uncompressed dump.rdb
     holds the whole dataset (a compressed RDB could hide a value from a byte scan)."""
-    deadline = time.monotonic() + timeout
-    while client.info("persistence").get("aof_buffer_length"):
-        assert time.monotonic() < deadline, "Redis did not write its AOF buffer in time"
-        time.sleep(0.05)
+    wait_until(
+        lambda: not client.info("persistence").get("aof_buffer_length"),
+        timeout=timeout,
+        what="Redis writing its AOF buffer",
+    )
     client.config_set("rdbcompression", "no")
     try:
         client.save()

@@ -33,7 +33,7 @@ import pytest
 
 from functions_app.runtime.cgroups import cgroup_layout
 from functions_app.runtime.netns import host_addresses
-from tests.conftest import ROOT, make_zip, stratus_env
+from tests.conftest import ROOT, make_zip, stratus_env, wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -302,18 +302,17 @@ def test_host(listeners):
                 "while True:\n    c, _ = s.accept()\n    c.recv(100)\n    c.sendall(b'peer')\n    c.close()\n",
             ]
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
+
+        def answering() -> bool:
             try:
                 with socket.create_connection((peer_address, 7777), timeout=1) as connection:
                     # Read before the reply and its close, so no reset can overtake it.
                     connection.sendall(b"hello\n")
-                    assert connection.recv(10) == b"peer"
-                break
+                    return connection.recv(10) == b"peer"
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_until(answering, timeout=10, what="the test host's listener")
         # The host's side of the link is one of the host's own addresses: closed to sandboxes.
         yield {"peer": (peer_address, 7777), "host": listeners.listen(host_address)}
         server.kill()
@@ -327,16 +326,15 @@ def test_it_lets_a_function_reach_other_machines_but_not_the_hosts_new_address(
     lambda_client, probe, test_host, listeners
 ):
     name = probe()
-    # Networks made before the host gained its new address learn of it within a few seconds.
-    deadline = time.monotonic() + 15
-    while True:
+    peer, host = (f"{address}:{port}" for address, port in (test_host["peer"], test_host["host"]))
+
+    def closed_to_the_host():
         seen = _ask(lambda_client, name, "connect", targets=[test_host["peer"], test_host["host"]])
-        peer, host = (f"{address}:{port}" for address, port in (test_host["peer"], test_host["host"]))
-        if not seen[host].startswith("open") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return seen if not seen[host].startswith("open") else None
+
+    # Networks made before the host gained its new address learn of it within a few seconds.
+    seen = wait_until(closed_to_the_host, timeout=15, what="the host's new address closed")
     assert seen[peer] == "open:peer", seen
-    assert not seen[host].startswith("open"), seen
 
 
 def _environment_processes(stream: str) -> list[int]:
@@ -352,10 +350,10 @@ def _environment_processes(stream: str) -> list[int]:
 
 
 def _wait_gone(stream: str, seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while (left := _environment_processes(stream)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
+    """The environment's processes still alive after waiting up to ``seconds`` for none."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not _environment_processes(stream), timeout=seconds)
+    return _environment_processes(stream)
 
 
 def _cpu_ticks(pids: list[int]) -> int:
@@ -374,7 +372,8 @@ def test_it_freezes_the_environment_between_invokes(lambda_client, probe):
     assert len(processes) >= 3  # bwrap's init, the runtime, and the background counter
     ticks = _cpu_ticks(processes)
     started = time.monotonic()
-    # Long enough that a running counter (one write every 2 ms) would count hundreds.
+    # Not a wait for a state but the span measured: a running counter (one write every 2 ms)
+    # would count hundreds in it; a frozen one gets no CPU at all.
     while time.monotonic() - started < 1.0:
         time.sleep(0.1)
     assert _cpu_ticks(processes) - ticks <= 1
@@ -465,10 +464,9 @@ def test_it_kills_every_process_of_an_environment_whose_worker_is_sigkilled(prob
     process.wait()
     # The session's workers find what the dead one left (frozen, even) and kill it.
     assert _wait_gone(stream, 10.0) == []
-    deadline = time.monotonic() + 5
-    while any(Path(f"/proc/{pid}").exists() for pid in pasta) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in pasta if Path(f"/proc/{pid}").exists()]
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in pasta), timeout=5, what="its pastas gone"
+    )
 
 
 def _children(pid: int) -> list[tuple[int, str]]:

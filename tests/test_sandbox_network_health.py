@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -15,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from dashboard.context import platform
-from tests.conftest import _spawn_logged
+from tests.conftest import _spawn_logged, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stratus_workers")]
 
@@ -28,22 +27,15 @@ def _health(url: str) -> dict:
         return json.loads(error.read())
 
 
-def _until(condition, seconds: float = 20.0):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        time.sleep(0.1)
-    return value
-
-
 class _Request:
     def __init__(self, user) -> None:
         self.user = user
 
 
 def test_it_reports_the_sandbox_network_of_the_workers(live_server_url):
-    workers = _until(lambda: (found := _health(live_server_url)["workers"])["alive"] >= 2 and found)
+    workers = wait_until(
+        lambda: (found := _health(live_server_url)["workers"])["alive"] >= 2 and found, timeout=20
+    )
     # Networks of their own need root; without it the suite's workers share the host's.
     expected = "isolated" if os.geteuid() == 0 else "host"
     assert workers["sandbox_networks"] == [expected]
@@ -58,8 +50,10 @@ def test_it_warns_when_a_worker_shares_the_hosts_network(live_server_url, tmp_pa
         STRATUS_SANDBOX_NETWORK="host",
     )
     try:
-        workers = _until(
-            lambda: (found := _health(live_server_url)["workers"])["host_network"] >= 1 and found
+        workers = wait_until(
+            lambda: (found := _health(live_server_url)["workers"])["host_network"] >= 1 and found,
+            timeout=20,
+            what="a host-network worker in /healthz",
         )
         assert "host" in workers["sandbox_networks"]
         assert "share this host's network" in platform(_Request(user))["platform_banner"]
