@@ -24,10 +24,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from functions_app.runtime import node_sdk, python_sdk
 from functions_app.runtime.cgroups import CgroupLimits, cgroup_name
 from functions_app.runtime.env_logs import LogReader
 from functions_app.runtime.netns import SandboxNetwork
-from functions_app.runtime.python_sdk import sdk_binds
 from functions_app.runtime.runtime_api import endpoint_hostname
 from functions_app.runtime.sandbox import (
     RUNTIME_DIR,
@@ -39,7 +39,7 @@ from functions_app.runtime.sandbox import (
 from functions_app.runtime.sandbox_host import SandboxHost
 from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
 from functions_app.runtime.tmp_volume import TmpVolume
-from functions_app.runtimes import runtime_get
+from functions_app.runtimes import Runtime, runtime_get
 
 logger = logging.getLogger("stratus.environment")
 
@@ -71,6 +71,15 @@ def failure_outcome(error_type: str, message: str, status: str) -> InvokeOutcome
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _sdk_binds(runtime: Runtime) -> tuple[tuple[str, str], ...]:
+    """The read-only binds of the AWS SDK for ``runtime``'s language, as AWS's runtimes include it."""
+    if runtime.family == "python" and runtime.minor:
+        return python_sdk.sdk_binds(runtime.minor)
+    if runtime.family == "nodejs":
+        return node_sdk.sdk_binds()
+    return ()
 
 
 def _bootstrap_problem(code_dir: Path) -> str | None:
@@ -210,7 +219,7 @@ class ExecutionEnvironment:
                 netns_fd=self._network.netns_fd if self._network is not None else None,
                 tmp_device=self._tmp.device if self._tmp is not None else None,
                 tmp_mount_point=str(self._host.tmp_mount_point),
-                sdk_binds=sdk_binds(runtime.minor) if runtime.family == "python" and runtime.minor else (),
+                sdk_binds=_sdk_binds(runtime),
             )
         )
         read_fd, write_fd = os.pipe()

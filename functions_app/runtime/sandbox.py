@@ -77,7 +77,8 @@ class SandboxSpec:
     # A readable fd (passed to bwrap) whose contents become the sandbox's /etc/hosts instead
     # of the host's: it names the environment's Runtime API endpoint (see runtime_api.py).
     etc_hosts_fd: int | None = None
-    # (host path, sandbox path) pairs bound read-only: the AWS SDK for Python runtimes.
+    # (host path, sandbox path) pairs bound read-only: the AWS SDK of the runtime's language
+    # (python_sdk.py, node_sdk.py).
     sdk_binds: tuple[tuple[str, str], ...] = ()
     netns_fd: int | None = None  # the network namespace to run in; None shares the host's
     tmp_device: str | None = None  # a loop device to mount as /tmp; None: a sized tmpfs
