@@ -2,19 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from awsapi.routes import cbor_operation, home_or_aws
 from dashboard import views
-from dashboard.aws_dispatch import home_or_aws
 from functions_app.api.views_function_urls import function_url_serve
-from metrics_app.cloudwatch.views import cbor_operation
 from metrics_app.prometheus import prometheus_metrics
 
 urlpatterns = [
     path("", home_or_aws(views.home), name="home"),
-    path(
-        "service/GraniteServiceVersion20100801/operation/<str:operation>",
-        cbor_operation,
-        name="cloudwatch-cbor",
-    ),
+    path("service/<str:prefix>/operation/<str:operation>", cbor_operation, name="aws-cbor"),
     re_path(r"^lambda-url/(?P<url_id>[a-z0-9]+)(?:/(?P<path>.*))?$", function_url_serve, name="function-url"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
@@ -22,6 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("functions_app.api.v1_urls")),
+    path("iam/", include("iam.web.urls")),
     path("", include("functions_app.web.urls")),
     path("", include("functions_app.api.urls")),
 ]

@@ -1,31 +1,21 @@
 """Errors in AWS Lambda's wire shape.
 
-Services raise these; the API layer turns each into the status, the ``x-amzn-ErrorType``
-header and the JSON body that botocore maps back onto ``client.exceptions.<Code>``. The
-message key's casing follows botocore's model (``Message`` for a few codes, ``message``
-for the rest).
+Services raise these; the front door (``awsapi.protocols.REST_JSON``) turns each into the
+status, the ``x-amzn-ErrorType`` header and the JSON body that botocore maps back onto
+``client.exceptions.<Code>``. The message key's casing follows botocore's model (``Message``
+for a few codes, ``message`` for the rest). A failed signature check is one of
+``awsapi.errors``' own.
 """
 
 from __future__ import annotations
 
+from awsapi.errors import AwsError
 
-class LambdaError(Exception):
+
+class LambdaError(AwsError):
     code = "ServiceException"
     status = 500
     message_key = "Message"
-
-    def __init__(self, message: str, **members: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.members = members
-
-    def body(self) -> dict:
-        body: dict = {"Type": "User" if self.status < 500 else "Service", self.message_key: self.message}
-        body.update(self.members)
-        return body
-
-    def headers(self) -> dict[str, str]:
-        return {}
 
 
 class AccessDenied(LambdaError):
@@ -123,38 +113,6 @@ class UnknownOperation(LambdaError):
 class MethodNotAllowed(LambdaError):
     code = "MethodNotAllowedException"
     status = 405
-    message_key = "message"
-
-
-class MissingAuthenticationToken(LambdaError):
-    code = "MissingAuthenticationTokenException"
-    status = 403
-    message_key = "message"
-
-
-class IncompleteSignature(LambdaError):
-    code = "IncompleteSignatureException"
-    status = 403
-    message_key = "message"
-
-
-class InvalidSignature(LambdaError):
-    code = "InvalidSignatureException"
-    status = 403
-    message_key = "message"
-
-
-class UnrecognizedClient(LambdaError):
-    code = "UnrecognizedClientException"
-    status = 403
-    message_key = "message"
-
-
-class ExpiredToken(LambdaError):
-    """Temporary (STS) credentials used after their expiration."""
-
-    code = "ExpiredTokenException"
-    status = 403
     message_key = "message"
 
 

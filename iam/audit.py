@@ -12,7 +12,7 @@ import logging
 
 from django.db import DatabaseError
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from iam.models import AuditEvent
 
 logger = logging.getLogger("stratus.audit")

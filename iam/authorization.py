@@ -24,7 +24,7 @@ import redis
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from functions_app.runtime.redis_client import redis_client
 from iam import models
 from iam.audit import audit_record, audit_worthy

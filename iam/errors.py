@@ -3,19 +3,12 @@ raises its modeled exceptions (``iam.exceptions.NoSuchEntityException`` and the 
 
 from __future__ import annotations
 
+from awsapi.errors import AwsError
 
-class IamError(Exception):
+
+class IamError(AwsError):
     code = "ServiceFailure"
     status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    @property
-    def fault(self) -> str:
-        """Who is to blame, in the query protocol's words."""
-        return "Sender" if self.status < 500 else "Receiver"
 
 
 class NoSuchEntity(IamError):
@@ -61,13 +54,3 @@ class AccessDenied(IamError):
 class InvalidAction(IamError):
     code = "InvalidAction"
     status = 400
-
-
-class SignatureFailure(IamError):
-    """A request ``caller_verify`` refused, under the query protocol's name for why."""
-
-    status = 403
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code

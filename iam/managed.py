@@ -5,7 +5,8 @@ by ``iam get-policy-version`` (the default version noted above each one), restri
 services Stratus has: actions of other services (EC2, KMS, X-Ray, Step Functions, SMS…) are
 left out, and a statement left with no action is dropped. ReadOnlyAccess lists some 2,600
 read actions across every AWS service; here it keeps those of Lambda, SQS, SNS, Kinesis,
-CloudWatch, CloudWatch Logs, IAM, STS, S3, EventBridge and CloudFormation, in AWS's order.
+CloudWatch, CloudWatch Logs, IAM, STS, S3, EventBridge, CloudFormation and CloudTrail (the
+audit log), in AWS's order.
 
 Data only: ``MANAGED_POLICIES`` maps each ARN to its PolicyName, Path, Description and
 Document, and ``managed_policy`` looks one up.
@@ -52,6 +53,10 @@ MANAGED_POLICIES: dict[str, dict[str, Any]] = dict(
                         "cloudformation:Get*",
                         "cloudformation:List*",
                         "cloudformation:ValidateTemplate",
+                        "cloudtrail:Describe*",
+                        "cloudtrail:Get*",
+                        "cloudtrail:List*",
+                        "cloudtrail:LookupEvents",
                         "cloudwatch:Describe*",
                         "cloudwatch:GenerateQuery",
                         "cloudwatch:GenerateQueryResultsSummary",

@@ -9,7 +9,7 @@ import re
 
 from django.db.models import Q
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from functions_app.models import AccessKey
 from iam import managed
 from iam.errors import NoSuchEntity, ValidationError

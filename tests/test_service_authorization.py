@@ -153,7 +153,8 @@ def test_it_refuses_a_user_with_no_policy_in_each_services_own_shape(admin, user
 def test_it_answers_a_bad_signature_as_before_not_with_a_refusal(user, live_server_url):
     nobody = user("nobody")
     forged = _Caller(live_server_url, (nobody.key[0], "not-the-secret"))
-    assert _refused(forged("sqs").list_queues, "InvalidSignatureException", 403)
+    # SQS and CloudWatch speak JSON but report the query protocol's codes (awsQueryCompatible).
+    assert _refused(forged("sqs").list_queues, "SignatureDoesNotMatch", 403)
     assert _refused(forged("sns").list_topics, "SignatureDoesNotMatch", 403)
     assert _refused(forged("kinesis").list_streams, "InvalidSignatureException", 403)
     assert _refused(forged("cloudwatch").list_metrics, "SignatureDoesNotMatch", 403)

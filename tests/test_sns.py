@@ -67,10 +67,13 @@ def test_it_creates_lists_describes_and_deletes_topics(sns):
     )["TopicArn"]
     assert arn == TOPIC_ARN.format("alerts")
     assert sns.create_topic(Name="alerts")["TopicArn"] == arn  # creating it again returns it
-    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"] == {
+    attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    policy = json.loads(attributes.pop("Policy"))  # SNS's default: the owning account's
+    assert policy["Statement"][0]["Condition"] == {"StringEquals": {"AWS:SourceOwner": ACCOUNT}}
+    assert attributes == {
         "TopicArn": arn,
         "Owner": ACCOUNT,
-        "DisplayName": "",
+        "DisplayName": "Alerts",
         "SubscriptionsConfirmed": "0",
         "SubscriptionsPending": "0",
         "SubscriptionsDeleted": "0",

@@ -19,12 +19,13 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.http import HttpRequest
 
+from awsapi.front import refusal
 from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import AccessDenied
 from functions_app.models import Function
 from functions_app.services.policy import policy_document
 from iam.audit import audit_record, audit_worthy
-from iam.authorization import authorize, denial_message
+from iam.authorization import authorize
 from iam.policy import policy_parse
 
 ALL = "all"  # the resource is "*" (listing, account settings, creating)
@@ -86,20 +87,18 @@ def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, An
     decision = authorize(caller, action=action, resource=resource)
     if decision is None or decision.allowed:
         return action, resource
+    # Not allowed by the caller's own policies: the function's policy may allow it.
+    resource_policy = None
     if decision.reason != "explicit_deny" and function_name is not None:
         function = Function.objects.filter(name=function_name).first()
         if function is not None:
-            qualifier = request.GET.get("Qualifier") or ""
-            document = policy_document(function, qualifier)
+            document = policy_document(function, request.GET.get("Qualifier") or "")
             if document["Statement"]:
                 resource_policy = policy_parse(document, kind="resource", label=function_arn(function_name))
-                decision = authorize(
-                    caller, action=action, resource=resource, resource_policy=resource_policy
-                )
-                if decision is None or decision.allowed:
-                    return action, resource
-    audit_record(caller, action=action, resource=resource, allowed=False, status=403, request=request)
-    raise AccessDenied(denial_message(caller, action=action, resource=resource, decision=decision))
+    denial = refusal(caller, action=action, resource=resource, request=request, resource_policy=resource_policy)
+    if denial is not None:
+        raise AccessDenied(denial)
+    return action, resource
 
 
 def request_audit(request: HttpRequest, allowed: tuple[str, str] | None, status: int) -> None:

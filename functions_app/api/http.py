@@ -6,21 +6,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from awsapi.errors import AwsError
+from awsapi.protocols import REST_JSON
 from functions_app.api.authorization import request_audit, request_authorize
 from functions_app.errors import InvalidParameterValue, InvalidRequestContent, LambdaError, MethodNotAllowed
 
 
-def error_response(error: LambdaError, request_id: str | None = None) -> HttpResponse:
-    response = JsonResponse(error.body(), status=error.status)
-    response["x-amzn-ErrorType"] = error.code
-    for name, value in error.headers().items():
-        response[name] = value
-    if request_id:
-        response["x-amzn-RequestId"] = request_id
-    return response
+def error_response(error: AwsError, request_id: str | None = None) -> HttpResponse:
+    """``error`` as Lambda's REST API answers it."""
+    return REST_JSON.failure(error, request_id)
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:

@@ -13,9 +13,10 @@ import uuid
 from django.http import HttpResponse
 from django.utils import timezone
 
+from awsapi.errors import AwsError
+from awsapi.sigv4 import caller_verify
 from functions_app.api.http import error_response
-from functions_app.api.sigv4 import caller_verify
-from functions_app.errors import LambdaError, RequestTooLarge, ServiceFault
+from functions_app.errors import RequestTooLarge, ServiceFault
 from functions_app.models import AccessKey
 
 logger = logging.getLogger("stratus.api")
@@ -65,7 +66,7 @@ class LambdaApiMiddleware:
         try:
             self._body_size_check(request)
             caller = caller_verify(request, service="lambda")
-        except LambdaError as error:
+        except AwsError as error:
             return error_response(error, request_id)
         request.signed_caller = caller
         request.access_key_id = caller.access_key_id
@@ -80,7 +81,7 @@ class LambdaApiMiddleware:
     def process_exception(self, request, exception):
         if not API_PATH.match(request.path):
             return None
-        if not isinstance(exception, LambdaError):
+        if not isinstance(exception, AwsError):
             logger.exception("unhandled error in %s %s", request.method, request.path)
             exception = ServiceFault("An internal error occurred; the server log has the details.")
         return error_response(exception, getattr(request, "aws_request_id", None))

@@ -13,10 +13,11 @@ from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from awsapi.errors import AwsError
+from awsapi.sigv4 import caller_verify
 from functions_app.api.http import error_response
 from functions_app.api.openapi import OPENAPI
-from functions_app.api.sigv4 import caller_verify
-from functions_app.errors import InvalidRequestContent, LambdaError, MethodNotAllowed
+from functions_app.errors import InvalidRequestContent, MethodNotAllowed
 from functions_app.models import FailedDelivery, FailedEvent
 from functions_app.runtime import events as event_state
 from functions_app.runtime.redis_client import redis_client
@@ -55,7 +56,7 @@ def api_v1(**handlers):
             if handler is None:
                 raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")
             return handler(request, *args, **kwargs)
-        except LambdaError as error:
+        except AwsError as error:
             return error_response(error)
 
     return view

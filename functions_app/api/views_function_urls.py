@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
+from awsapi.errors import AwsError
+from awsapi.sigv4 import caller_verify
 from functions_app.api.authorization import FUNCTION, FUNCTION_UNQUALIFIED, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import aws_timestamp
-from functions_app.api.sigv4 import caller_verify
 from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import LambdaError, TooManyRequests
 from functions_app.models import Function
@@ -146,7 +147,7 @@ def _raw_path_below(request: HttpRequest, url_id: str, path: str) -> str:
 def _iam_authorizer(request: HttpRequest, config: FunctionUrlConfig) -> dict | HttpResponse:
     try:
         caller = caller_verify(request, service="lambda")
-    except LambdaError:
+    except AwsError:
         return _message(403, "Forbidden")
     if not function_urls.function_url_caller_allowed(config, caller):
         return _message(403, "Forbidden")

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.models import Function, PolicyStatement

@@ -1,12 +1,12 @@
 """Amazon Kinesis Data Streams' own API for Stratus streams: ``POST /`` with
-``X-Amz-Target: Kinesis_20131202.<Op>``, SigV4-signed for the ``kinesis`` service.
-``dashboard.aws_dispatch`` routes it here.
+``X-Amz-Target: Kinesis_20131202.<Op>``, SigV4-signed for the ``kinesis`` service, served
+through the front door (``awsapi``) from the table ``KINESIS``.
 
 The wire is JSON 1.1 (``application/x-amz-json-1.1``): botocore's Kinesis model lists only the
 ``json`` protocol, and that is what boto3 and the AWS CLI send (the Java SDKs' CBOR is not
-served). Bodies are checked against botocore's model as CloudWatch Logs' are
-(``metrics_app.cloudwatch_logs.wire``), and errors carry ``__type`` so botocore raises its
-modeled exceptions (``kinesis.exceptions.ResourceNotFoundException`` and the rest).
+served). Bodies are checked against botocore's model (``awsapi.shapes``), and errors carry
+``__type`` so botocore raises its modeled exceptions (``kinesis.exceptions.ResourceNotFoundException``
+and the rest).
 
 - Shards split the 128-bit hash key space into equal slices, the ones ``streams.shard_for``
   maps a partition key's MD5 into, so DescribeStream's ``HashKeyRange`` is where a record
@@ -24,34 +24,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import json
-import logging
 import math
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botocore.loaders import Loader
-from botocore.model import ServiceModel
 from django.conf import settings
 from django.core import signing
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.sigv4 import SignedCaller, caller_verify
-from functions_app.errors import InvalidParameterValue, LambdaError, ResourceConflict, ResourceNotFound
+from awsapi.errors import AwsError
+from awsapi.front import Call, Service, on_params
+from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.models import Stream
-from iam.authorization import operation_denial
-from metrics_app.cloudwatch_logs import wire
-from metrics_app.cloudwatch_logs.errors import LogsError
-
-logger = logging.getLogger("stratus.api")
 
 TARGET_PREFIX = "Kinesis_20131202."
 ON_DEMAND_SHARDS = 4
@@ -64,12 +51,12 @@ _LISTING_SALT = "stratus.kinesis.listing"
 _LISTING_TOKEN_SECONDS = 300
 
 
-class KinesisError(LogsError):
-    """An error in Kinesis's words; JSON 1.1 errors look alike, so ``wire.failure`` writes it."""
+class KinesisError(AwsError):
+    """An error in Kinesis's words."""
 
-    def __init__(self, type_name: str, message: str, *, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
         super().__init__(message)
-        self.type_name, self.status = type_name, status
+        self.code, self.status = code, status
 
 
 def _invalid(message: str) -> KinesisError:
@@ -80,44 +67,6 @@ def _not_found(name: str) -> KinesisError:
     return KinesisError(
         "ResourceNotFoundException", f"Stream {name} under account {settings.STRATUS_ACCOUNT_ID} not found."
     )
-
-
-def _from_stratus(error: LambdaError) -> KinesisError:
-    """A Stratus service's error (streams, SigV4) as Kinesis names it."""
-    if isinstance(error, ResourceNotFound):
-        return KinesisError("ResourceNotFoundException", error.message)
-    if isinstance(error, ResourceConflict):
-        return KinesisError("ResourceInUseException", error.message)
-    if isinstance(error, InvalidParameterValue):
-        return _invalid(error.message)
-    return KinesisError(error.code, error.message, status=error.status)
-
-
-@functools.cache
-def _service_model() -> ServiceModel:
-    return ServiceModel(Loader().load_service_model("kinesis", "service-2"), service_name="kinesis")
-
-
-def _request_decode(request: HttpRequest, operation: str) -> dict[str, Any]:
-    """The request's members, checked against botocore's model of ``operation``'s input."""
-    if "cbor" in request.content_type:
-        raise KinesisError(
-            "SerializationException", "Stratus speaks Kinesis's JSON 1.1, not CBOR: turn the SDK's CBOR off."
-        )
-    try:
-        document = json.loads(request.body) if request.body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise KinesisError("SerializationException", "The request body is not valid JSON.") from None
-    problems: list[str] = []
-    # A wrong JSON type raises wire's SerializationException, which is Kinesis's name for it too.
-    wire.shape_check(_service_model().operation_model(operation).input_shape, document, "", problems)
-    if problems:
-        count = len(problems)
-        raise KinesisError(
-            "ValidationException",
-            f"{count} validation error{'s' if count > 1 else ''} detected: {'; '.join(problems)}",
-        )
-    return {name: value for name, value in document.items() if value is not None}
 
 
 def _stream(document: dict) -> Stream:
@@ -474,15 +423,10 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
 }
 
 
-def _caller_check(request: HttpRequest) -> SignedCaller:
-    caller = caller_verify(request, service="kinesis")
-    request.access_key_id = caller.access_key_id  # for the request log
-    return caller
-
-
-def _resource(operation: str, document: dict) -> str:
-    """The stream ARN ``operation`` acts on: named, or carried by the iterator or NextToken it
+def _resource(call: Call) -> str:
+    """The stream ARN the call acts on: named, or carried by the iterator or NextToken it
     passes; ``*`` for ListStreams and for a request that names no stream."""
+    operation, document = call.operation, call.params
     if operation == "ListStreams":
         return "*"
     if document.get("StreamARN"):
@@ -496,36 +440,33 @@ def _resource(operation: str, document: dict) -> str:
     return streams.stream_arn(name) if name else "*"
 
 
-def _authorize(caller: SignedCaller, operation: str, document: dict) -> None:
-    action = f"kinesis:{operation}"
-    denial = operation_denial(caller, action=action, resource=_resource(operation, document))
-    if denial is not None:
-        raise KinesisError("AccessDeniedException", denial)
+def _translate(error: Exception) -> AwsError | None:
+    """A Stratus service's error (streams) as Kinesis names it."""
+    if isinstance(error, ResourceNotFound):
+        return KinesisError("ResourceNotFoundException", error.message)
+    if isinstance(error, ResourceConflict):
+        return KinesisError("ResourceInUseException", error.message)
+    if isinstance(error, InvalidParameterValue):
+        return _invalid(error.message)
+    return None
 
 
-@csrf_exempt
-def dispatch(request: HttpRequest) -> HttpResponse:
-    """Serve one Kinesis operation, named by the request's ``X-Amz-Target``."""
-    request_id = str(uuid.uuid4())
-    operation = request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
-    try:
-        caller = _caller_check(request)
-        handler = OPERATIONS.get(operation)
-        if handler is None:
-            raise KinesisError(
-                "UnknownOperationException",
-                f"Stratus does not serve Kinesis's {operation!r}; it serves {', '.join(OPERATIONS)}.",
-            )
-        document = _request_decode(request, operation)
-        _authorize(caller, operation, document)
-        return wire.success(handler(document), request_id)
-    except LogsError as error:
-        return wire.failure(error, request_id)
-    except LambdaError as error:
-        return wire.failure(_from_stratus(error), request_id)
-    except RequestDataTooBig:
-        return wire.failure(_invalid("The request body is too large."), request_id)
-    except Exception:
-        logger.exception("Kinesis %s failed", operation)
-        message = "An internal error occurred; the server log has the details."
-        return wire.failure(KinesisError("InternalFailureException", message, status=500), request_id)
+def _unknown(operation: str) -> KinesisError:
+    return KinesisError(
+        "UnknownOperationException",
+        f"Stratus does not serve Kinesis's {operation!r}; it serves {', '.join(OPERATIONS)}.",
+    )
+
+
+KINESIS = Service(
+    model_name="kinesis",
+    signing_name="kinesis",
+    operations=on_params(OPERATIONS),
+    resource=_resource,
+    denied=lambda message: KinesisError("AccessDeniedException", message),
+    unknown=_unknown,
+    translate=_translate,
+    internal=lambda: KinesisError(
+        "InternalFailureException", "An internal error occurred; the server log has the details.", status=500
+    ),
+)

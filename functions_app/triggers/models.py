@@ -49,6 +49,8 @@ class Topic(models.Model):
     """A Stratus topic (SNS semantics): a publish fans out to every subscription."""
 
     name = models.CharField(max_length=256, unique=True)
+    # SNS's settable attributes as SetTopicAttributes was given them (Policy, DisplayName, ...).
+    attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -11,9 +11,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from awsapi.errors import AwsError
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import QueueSettings, QueueStore
+from iam.errors import MalformedPolicyDocument
+from iam.policy import Policy, policy_parse
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # SQS accepts #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
@@ -47,16 +50,13 @@ _COMPUTED = (
 )
 
 
-class QueueError(Exception):
+class QueueError(AwsError):
     """An SQS error: ``code`` is the modeled shape's name, ``query_code`` what the old query
     protocol called it (botocore maps that back to the exception class)."""
 
     code = "InvalidParameterValue"
     query_code = "InvalidParameterValue"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    status = 400
 
 
 class QueueDoesNotExist(QueueError):
@@ -151,8 +151,33 @@ def _attributes_clean(attributes: dict) -> dict:
             value = str(int(value))
         elif name == "RedrivePolicy" and value:
             value = _redrive_policy_clean(value)
+        elif name == "Policy" and value:
+            _policy_check(value)
         cleaned[name] = value
     return cleaned
+
+
+def _policy_check(value: str) -> None:
+    """A queue's access policy must be a valid resource-based policy, as SQS checks it."""
+    try:
+        policy_parse(value, kind="resource", label="Policy")
+    except MalformedPolicyDocument as error:
+        raise InvalidAttributeValue(
+            f"Invalid value for the parameter Policy. Reason: {error.message}"
+        ) from None
+
+
+def queue_policy(name: str) -> Policy | None:
+    """The parsed access policy of the queue ``name``, None when it has none (or no queue has
+    that name: the operation answers that)."""
+    attributes = Queue.objects.filter(name=name).values_list("attributes", flat=True).first()
+    document = (attributes or {}).get("Policy")
+    return _policy_parsed(document, queue_arn(name)) if document else None
+
+
+@lru_cache(maxsize=256)
+def _policy_parsed(document: str, arn: str) -> Policy:
+    return policy_parse(document, kind="resource", label=arn)
 
 
 def _redrive_policy_clean(value: str) -> str:

@@ -1,9 +1,9 @@
 """SNS's own API for Stratus topics: the query protocol that boto3's ``sns`` client and
 ``aws sns`` send (``POST /`` with a form body ``Action=<Op>&Version=2010-03-31``), answered in
-XML in SNS's namespace. ``dashboard.aws_dispatch`` routes it here.
+XML in SNS's namespace, served through the front door (``awsapi``) from the table ``SNS``.
 
-Requests are read against botocore's own SNS model with CloudWatch's query reader, and every
-rule lives in ``topics``; this module only translates. Errors carry SNS's codes with the HTTP
+Requests are read against botocore's own SNS model, and every rule lives in ``topics``; this
+module only translates. Errors carry SNS's codes with the HTTP
 status botocore's model gives them, so botocore raises its modeled exceptions
 (``sns.exceptions.NotFoundException``, ``InvalidParameterException`` and the rest).
 
@@ -21,29 +21,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from xml.etree.ElementTree import Element, SubElement, tostring
 
-from botocore.loaders import Loader
-from botocore.model import OperationModel, ServiceModel
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from functions_app.api.sigv4 import SignedCaller, caller_verify
-from functions_app.errors import LambdaError
+from awsapi.errors import AwsError
+from awsapi.front import Call, Service, on_params
 from functions_app.triggers import topics
 from functions_app.triggers.models import Subscription, Topic
 from functions_app.triggers.topics import TopicError
-from iam.authorization import operation_denial
-from metrics_app.cloudwatch.errors import CloudWatchError, auth_failure
-from metrics_app.cloudwatch.protocols import QUERY, xml_write
+from iam.policy import Policy
 
 logger = logging.getLogger("stratus.api")
 
@@ -52,29 +44,6 @@ XML_NAMESPACE = "http://sns.amazonaws.com/doc/2010-03-31/"
 PAGE_SIZE = 100  # SNS's page for ListTopics and ListSubscriptions(ByTopic)
 MAX_BATCH_ENTRIES = 10
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-
-
-class _Error(TopicError):
-    """An SNS error whose HTTP status is not the one botocore's model gives its code."""
-
-    def __init__(self, message: str, *, code: str, status: int) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-
-
-@functools.cache
-def _service_model() -> ServiceModel:
-    return ServiceModel(Loader().load_service_model("sns", "service-2"), service_name="sns")
-
-
-@functools.cache
-def _status(code: str) -> int:
-    """The HTTP status of SNS's error ``code``, as botocore's model has it."""
-    for shape in _service_model().error_shapes:
-        error = shape.metadata.get("error") or {}
-        if error.get("code") == code:
-            return error.get("httpStatusCode", 400)
-    return 400
 
 
 def _required(params: dict, name: str) -> str:
@@ -103,6 +72,9 @@ def create_topic(params: dict) -> dict:
             "FIFO topics are not supported"
         )
     topic = topics.topic_create(name=_required(params, "Name"))
+    for name in topics.SETTABLE_ATTRIBUTES:
+        if attributes.get(name) and topic.attributes.get(name) != attributes[name]:
+            topics.topic_attribute_set(topic=topic, name=name, value=attributes[name])
     return {"TopicArn": topics.topic_arn(topic.name)}
 
 
@@ -137,12 +109,26 @@ def get_topic_attributes(params: dict) -> dict:
         "Attributes": {
             "TopicArn": topics.topic_arn(topic.name),
             "Owner": settings.STRATUS_ACCOUNT_ID,
-            "DisplayName": "",
+            "DisplayName": topic.attributes.get("DisplayName", ""),
+            "Policy": topic.attributes.get("Policy") or topics.default_policy(topic),
+            **(
+                {"DeliveryPolicy": topic.attributes["DeliveryPolicy"]}
+                if "DeliveryPolicy" in topic.attributes
+                else {}
+            ),
             "SubscriptionsConfirmed": str(topic.subscriptions.count()),
             "SubscriptionsPending": "0",
             "SubscriptionsDeleted": "0",
         }
     }
+
+
+def set_topic_attributes(params: dict) -> dict:
+    topic = topics.topic_by_arn(_required(params, "TopicArn"))
+    topics.topic_attribute_set(
+        topic=topic, name=_required(params, "AttributeName"), value=params.get("AttributeValue") or ""
+    )
+    return {}
 
 
 # --- Subscriptions ---------------------------------------------------------------------------
@@ -335,6 +321,7 @@ OPERATIONS: dict[str, Callable[[dict], dict]] = {
     "DeleteTopic": delete_topic,
     "ListTopics": list_topics,
     "GetTopicAttributes": get_topic_attributes,
+    "SetTopicAttributes": set_topic_attributes,
     "Subscribe": subscribe,
     "Unsubscribe": unsubscribe,
     "ListSubscriptions": list_subscriptions,
@@ -369,76 +356,41 @@ def _resource(action: str, params: dict) -> str:
     return params.get("TopicArn") or "*"
 
 
-def _authorize(caller: SignedCaller, action: str, params: dict) -> None:
+def _resource_of(call: Call) -> str:
+    return _resource(call.operation, call.params)
+
+
+def _topic_policy(call: Call, resource: str) -> Policy | None:
+    parts = resource.split(":")
+    return (
+        topics.topic_policy(parts[5]) if len(parts) == 6 and parts[2] == "sns" and parts[5] != "*" else None
+    )
+
+
+def _malformed(error: AwsError) -> TopicError:
+    return TopicError(f"Invalid parameter: {error.message}")
+
+
+def _unknown(action: str) -> TopicError:
+    return TopicError(
+        f"Stratus's SNS does not serve {action!r}; it serves {', '.join(OPERATIONS)}.",
+        code="InvalidAction",
+        status=400,
+    )
+
+
+SNS = Service(
+    model_name="sns",
+    signing_name="sns",
+    operations=on_params(OPERATIONS),
+    resource=_resource_of,
+    resource_policy=_topic_policy,
     # IAM compares actions case-insensitively; SNS's refusal spells the service "SNS".
-    named = "Publish" if action == "PublishBatch" else action
-    denial = operation_denial(caller, action=f"SNS:{named}", resource=_resource(action, params))
-    if denial is not None:
-        raise _Error(denial, code="AuthorizationError", status=403)
-
-
-# --- The wire ----------------------------------------------------------------------------------
-
-
-def _xml_response(root: Element, *, status: int, request_id: str) -> HttpResponse:
-    response = HttpResponse(tostring(root, encoding="utf-8"), status=status, content_type="text/xml")
-    response["x-amzn-RequestId"] = request_id
-    return response
-
-
-def _success(operation: OperationModel, result: dict, request_id: str) -> HttpResponse:
-    root = Element(f"{operation.name}Response", {"xmlns": XML_NAMESPACE})
-    shape = operation.output_shape
-    if shape is not None:
-        xml_write(root, shape.serialization["resultWrapper"], shape, result)
-    SubElement(SubElement(root, "ResponseMetadata"), "RequestId").text = request_id
-    return _xml_response(root, status=200, request_id=request_id)
-
-
-def _failure(error: TopicError, request_id: str) -> HttpResponse:
-    status = getattr(error, "status", None) or _status(error.code)
-    root = Element("ErrorResponse", {"xmlns": XML_NAMESPACE})
-    detail = SubElement(root, "Error")
-    SubElement(detail, "Type").text = "Sender" if status < 500 else "Receiver"
-    SubElement(detail, "Code").text = error.code
-    SubElement(detail, "Message").text = error.message
-    SubElement(root, "RequestId").text = request_id
-    response = _xml_response(root, status=status, request_id=request_id)
-    response["x-amzn-ErrorType"] = error.code
-    return response
-
-
-@csrf_exempt
-def dispatch(request: HttpRequest, form: dict[str, str]) -> HttpResponse:
-    """Serve the SNS operation named by the form body's ``Action``."""
-    request_id = str(uuid.uuid4())
-    action = form.get("Action", "")
-    try:
-        try:
-            caller = caller_verify(request, service="sns")
-        except LambdaError as error:
-            failure = auth_failure(error)
-            raise _Error(failure.message, code=failure.code, status=failure.status) from None
-        request.access_key_id = caller.access_key_id  # for the request log
-        handler = OPERATIONS.get(action)
-        if handler is None:
-            raise _Error(
-                f"Stratus's SNS does not serve {action!r}; it serves {', '.join(OPERATIONS)}.",
-                code="InvalidAction",
-                status=400,
-            )
-        operation = _service_model().operation_model(action)
-        try:
-            params = QUERY.decode(request, operation)
-        except CloudWatchError as error:
-            raise TopicError(f"Invalid parameter: {error.message}") from None
-        _authorize(caller, action, params)
-        return _success(operation, handler(params), request_id)
-    except TopicError as error:
-        return _failure(error, request_id)
-    except Exception:
-        logger.exception("SNS %s failed", action)
-        error = _Error(
-            "An internal error occurred; the server log has the details.", code="InternalError", status=500
-        )
-        return _failure(error, request_id)
+    action=lambda action: f"SNS:{'Publish' if action == 'PublishBatch' else action}",
+    denied=lambda message: TopicError(message, code="AuthorizationError", status=403),
+    unknown=_unknown,
+    malformed=_malformed,
+    internal=lambda: TopicError(
+        "An internal error occurred; the server log has the details.", code="InternalError", status=500
+    ),
+)

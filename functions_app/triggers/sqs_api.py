@@ -1,5 +1,6 @@
 """SQS's own API for Stratus queues: ``POST /`` with ``X-Amz-Target: AmazonSQS.<Op>`` (JSON 1.0),
-which is what current boto3 and the AWS CLI send. ``dashboard.aws_dispatch`` routes it here.
+which is what current boto3 and the AWS CLI send, served through the front door (``awsapi``)
+from the table ``SQS``. The operations check their members themselves, in SQS's own words.
 
 Errors carry ``x-amzn-query-error`` as SQS does, so botocore raises its modeled exceptions
 (``sqs.exceptions.QueueDoesNotExist`` and the rest).
@@ -10,22 +11,20 @@ action, as SQS does); a refusal is SQS's ``AccessDenied``, HTTP 403, in SQS's wo
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
+from functools import partial
 
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest
 
-from functions_app.api.sigv4 import SignedCaller, caller_verify
-from functions_app.errors import LambdaError
+from awsapi.errors import AwsError
+from awsapi.front import Call, Service
 from functions_app.triggers import queues
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import MessageNotInFlight, ReceiptHandleInvalid, ReceivedMessage
 from functions_app.triggers.queues import InvalidParameterValue, QueueError
-from iam.authorization import operation_denial
+from iam.policy import Policy
 
 logger = logging.getLogger("stratus.api")
 
@@ -44,6 +43,17 @@ class _Error(QueueError):
     def __init__(self, code: str, message: str, *, query_code: str | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.code, self.query_code, self.status = code, query_code or code, status
+
+
+def _translate(error: Exception) -> AwsError | None:
+    """What the queue store raises, as SQS names it."""
+    if isinstance(error, ReceiptHandleInvalid):
+        return _Error("ReceiptHandleIsInvalid", str(error))
+    if isinstance(error, MessageNotInFlight):
+        return _Error(
+            "MessageNotInflight", str(error), query_code="AWS.SimpleQueueService.MessageNotInflight"
+        )
+    return None
 
 
 def _batch_error(code: str, message: str) -> _Error:
@@ -170,7 +180,7 @@ def send_message(request, document):
         attributes=document.get("MessageAttributes"),
         delay=document.get("DelaySeconds"),
     )
-    sent = queues.queue_store().send(queues.queue_settings(queue), [entry], sender_id=request.sqs_sender)
+    sent = queues.queue_store().send(queues.queue_settings(queue), [entry], sender_id=request.access_key_id)
     return _sent(*sent[0])
 
 
@@ -201,7 +211,7 @@ def send_message_batch(request, document):
             f"Batch requests cannot be longer than {limit} bytes. You have sent {total} bytes.",
         )
     sent = queues.queue_store().send(
-        queues.queue_settings(queue), [message for _, message in valid], sender_id=request.sqs_sender
+        queues.queue_settings(queue), [message for _, message in valid], sender_id=request.access_key_id
     )
     successful = [
         {"Id": entry_id, **_sent(*result)} for (entry_id, _), result in zip(valid, sent, strict=True)
@@ -368,9 +378,14 @@ _BATCH_ACTIONS = {
 }
 
 
-def _resource(operation: str, document: dict) -> str:
-    """The queue ARN ``operation`` acts on; ``*`` for ListQueues, which names no queue, and for
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/")
+
+
+def _resource(call: Call) -> str:
+    """The queue ARN the call acts on; ``*`` for ListQueues, which names no queue, and for
     a request that names none (the operation then refuses it)."""
+    operation, document = call.operation, call.params
     if operation == "ListQueues":
         return "*"
     if operation in ("CreateQueue", "GetQueueUrl"):
@@ -382,75 +397,41 @@ def _resource(operation: str, document: dict) -> str:
     return queues.queue_arn(name) if isinstance(name, str) and name else "*"
 
 
-def _authorize(caller: SignedCaller, operation: str, document: dict) -> None:
-    action = f"sqs:{_BATCH_ACTIONS.get(operation, operation)}"
+def _on_request(handler: Callable[[HttpRequest, dict], dict], call: Call) -> dict:
+    return handler(call.request, call.params)
+
+
+def _queue_policy(call: Call, resource: str) -> Policy | None:
+    name = queues.queue_name_from_arn(resource)
+    return queues.queue_policy(name) if name else None
+
+
+def _denied(message: str) -> QueueError:
     # IAM compares actions case-insensitively; SQS's refusal spells them in lower case.
-    denial = operation_denial(caller, action=action.lower(), resource=_resource(operation, document))
-    if denial is not None:
-        raise _Error("AccessDenied", denial, status=403)
+    return _Error("AccessDenied", re.sub(r"sqs:\w+", lambda match: match[0].lower(), message), status=403)
 
 
-def _base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/")
+def _unknown(operation: str) -> QueueError:
+    return _Error(
+        "UnsupportedOperation",
+        f"Stratus does not serve SQS's {operation!r}; it serves {', '.join(OPERATIONS)}.",
+        query_code="AWS.SimpleQueueService.UnsupportedOperation",
+    )
 
 
-def _respond(
-    body: dict, request_id: str, *, status: int = 200, error: QueueError | None = None
-) -> HttpResponse:
-    response = HttpResponse(json.dumps(body, separators=(",", ":")), content_type=CONTENT_TYPE, status=status)
-    response["x-amzn-RequestId"] = request_id
-    if error is not None:
-        fault = "Receiver" if status >= 500 else "Sender"
-        response["x-amzn-query-error"] = f"{error.query_code};{fault}"
-        response["x-amzn-ErrorType"] = error.code
-    return response
-
-
-def _error_response(error: QueueError, request_id: str) -> HttpResponse:
-    status = getattr(error, "status", 400)
-    body = {"__type": f"com.amazonaws.sqs#{error.code}", "message": error.message}
-    return _respond(body, request_id, status=status, error=error)
-
-
-@csrf_exempt
-def dispatch(request: HttpRequest) -> HttpResponse:
-    """Serve one SQS operation, named by the request's ``X-Amz-Target``."""
-    request_id = str(uuid.uuid4())
-    operation = request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
-    try:
-        try:
-            caller = caller_verify(request, service="sqs")
-        except LambdaError as error:
-            raise _Error(error.code, error.message, status=error.status) from None
-        request.access_key_id = caller.access_key_id
-        request.sqs_sender = caller.access_key_id
-        handler = OPERATIONS.get(operation)
-        if handler is None:
-            raise _Error(
-                "UnsupportedOperation",
-                f"Stratus does not serve SQS's {operation!r}; it serves {', '.join(OPERATIONS)}.",
-                query_code="AWS.SimpleQueueService.UnsupportedOperation",
-            )
-        try:
-            document = json.loads(request.body) if request.body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            raise _Error("SerializationException", "The request body is not valid JSON.") from None
-        if not isinstance(document, dict):
-            raise _Error("SerializationException", "The request body must be a JSON object.")
-        _authorize(caller, operation, document)
-        return _respond(handler(request, document), request_id)
-    except QueueError as error:
-        return _error_response(error, request_id)
-    except ReceiptHandleInvalid as error:
-        return _error_response(_Error("ReceiptHandleIsInvalid", str(error)), request_id)
-    except MessageNotInFlight as error:
-        return _error_response(
-            _Error("MessageNotInflight", str(error), query_code="AWS.SimpleQueueService.MessageNotInflight"),
-            request_id,
-        )
-    except Exception:
-        logger.exception("SQS %s failed", operation)
-        error = _Error(
-            "InternalError", "An internal error occurred; the server log has the details.", status=500
-        )
-        return _error_response(error, request_id)
+SQS = Service(
+    model_name="sqs",
+    signing_name="sqs",
+    operations={name: partial(_on_request, handler) for name, handler in OPERATIONS.items()},
+    resource=_resource,
+    resource_policy=_queue_policy,
+    action=lambda operation: f"sqs:{_BATCH_ACTIONS.get(operation, operation)}",
+    denied=_denied,
+    unknown=_unknown,
+    translate=_translate,
+    internal=lambda: _Error(
+        "InternalError", "An internal error occurred; the server log has the details.", status=500
+    ),
+    type_prefix="com.amazonaws.sqs#",
+    shapes_checked=False,
+)

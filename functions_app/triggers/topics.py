@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
@@ -29,9 +30,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from awsapi.errors import AwsError
+from awsapi.shapes import service_model
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import Subscription, Topic
+from iam.errors import MalformedPolicyDocument
+from iam.policy import Policy, policy_parse
 
 logger = logging.getLogger("stratus.topics")
 
@@ -43,13 +48,23 @@ _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _ATTRIBUTE_TYPE = re.compile(r"^(String|String\.Array|Number|Binary)(\.[\x21-\x7e]+)?$")
 
 
-class TopicError(Exception):
-    """An SNS error: ``code`` is SNS's error code (``NotFound``, ``InvalidParameter``)."""
+class TopicError(AwsError):
+    """An SNS error: ``code`` is SNS's error code (``NotFound``, ``InvalidParameter``), its
+    HTTP status the one botocore's model gives that code unless said otherwise."""
 
-    def __init__(self, message: str, *, code: str = "InvalidParameter") -> None:
+    def __init__(self, message: str, *, code: str = "InvalidParameter", status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
+        self.status = status or _status(code)
+
+
+@functools.cache
+def _status(code: str) -> int:
+    for shape in service_model("sns").error_shapes:
+        error = shape.metadata.get("error") or {}
+        if error.get("code") == code:
+            return error.get("httpStatusCode", 400)
+    return 400
 
 
 def topic_arn(name: str) -> str:
@@ -118,6 +133,76 @@ def topic_create(*, name: str) -> Topic:
             return Topic.objects.create(name=name)
     except IntegrityError:  # created concurrently
         return Topic.objects.get(name=name)
+
+
+# The attributes SetTopicAttributes stores; the rest of SNS's are computed or not served.
+SETTABLE_ATTRIBUTES = ("Policy", "DisplayName", "DeliveryPolicy")
+DISPLAY_NAME_MAX = 100
+
+
+def topic_attribute_set(*, topic: Topic, name: str, value: str) -> None:
+    """Set one of the topic's attributes (an empty value unsets it), checked as SNS checks it."""
+    if name not in SETTABLE_ATTRIBUTES:
+        raise TopicError(
+            f"Invalid parameter: AttributeName: Stratus topics take {', '.join(SETTABLE_ATTRIBUTES)}"
+        )
+    if name == "Policy" and value:
+        try:
+            policy_parse(value, kind="resource", label="Policy")
+        except MalformedPolicyDocument as error:
+            raise TopicError(f"Invalid parameter: Policy Error: {error.message}") from None
+    if name == "DisplayName" and len(value) > DISPLAY_NAME_MAX:
+        raise TopicError(f"Invalid parameter: DisplayName: must be at most {DISPLAY_NAME_MAX} characters")
+    if name == "DeliveryPolicy" and value:
+        try:
+            json.loads(value)
+        except ValueError:
+            raise TopicError("Invalid parameter: DeliveryPolicy: Invalid JSON") from None
+    if value:
+        topic.attributes[name] = value
+    else:
+        topic.attributes.pop(name, None)
+    topic.save(update_fields=["attributes"])
+
+
+def topic_policy(name: str) -> Policy | None:
+    """The parsed access policy set on the topic ``name``; None when none was set."""
+    attributes = Topic.objects.filter(name=name).values_list("attributes", flat=True).first()
+    document = (attributes or {}).get("Policy")
+    return _policy_parsed(document, topic_arn(name)) if document else None
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_parsed(document: str, arn: str) -> Policy:
+    return policy_parse(document, kind="resource", label=arn)
+
+
+def default_policy(topic: Topic) -> str:
+    """The policy SNS reports for a topic nobody set one on: the owning account may do
+    everything (which its identity policies decide here; this one is reported, not evaluated)."""
+    arn = topic_arn(topic.name)
+    actions = [
+        f"SNS:{action}"
+        for action in (
+            "GetTopicAttributes",
+            "SetTopicAttributes",
+            "AddPermission",
+            "RemovePermission",
+            "DeleteTopic",
+            "Subscribe",
+            "ListSubscriptionsByTopic",
+            "Publish",
+        )
+    ]
+    statement = {
+        "Sid": "__default_statement_ID",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": actions,
+        "Resource": arn,
+        "Condition": {"StringEquals": {"AWS:SourceOwner": settings.STRATUS_ACCOUNT_ID}},
+    }
+    return json.dumps({"Version": "2008-10-17", "Id": "__default_policy_ID", "Statement": [statement]})
 
 
 def topic_delete(*, topic: Topic) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from django.db.models import Count, Q
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from iam import managed, selectors, services
 from iam.api.wire import caller_account, page, quoted, required
 from iam.errors import NoSuchEntity, ValidationError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from iam import selectors
 from iam.api.policies import aws_policy_shape, policy_shape, role_shape
 from iam.api.users import group_shape, user_shape

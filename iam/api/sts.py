@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from iam import selectors, services
 from iam.api.wire import required
 from iam.errors import AccessDenied, NoSuchEntity

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions_app.api.sigv4 import SignedCaller
+from awsapi.sigv4 import SignedCaller
 from functions_app.models import AccessKey
 from iam import selectors, services
 from iam.api.wire import caller_account, page, required

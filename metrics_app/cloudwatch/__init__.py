@@ -4,7 +4,6 @@ Three read operations — GetMetricStatistics, GetMetricData, ListMetrics — in
 protocols that SDKs speak to CloudWatch: ``query`` (form in, XML out: older SDKs, Grafana),
 ``json`` 1.0 (``X-Amz-Target``: the AWS CLI v1) and ``smithy-rpc-v2-cbor`` (current boto3).
 
-- ``protocols.py``: decoding requests and encoding answers and errors, one class per protocol.
 - ``operations.py``: the operations, on plain Python values, protocol-blind.
-- ``views.py``: the HTTP entry points; ``dashboard/aws_dispatch.py`` routes ``POST /`` here.
+- ``service.py``: the table the front door (``awsapi``) serves them from, in every protocol.
 """

@@ -7,25 +7,16 @@ is the ``__type`` of a JSON or CBOR error body.
 
 from __future__ import annotations
 
-from functions_app.errors import LambdaError
+from awsapi.errors import AwsError
 
 _CLOUDWATCH = "com.amazonaws.cloudwatch#"
 _CORAL = "com.amazon.coral.service#"
 
 
-class CloudWatchError(Exception):
+class CloudWatchError(AwsError):
     code = "InternalServiceError"
     type_name = _CLOUDWATCH + "InternalServiceFault"
     status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    @property
-    def fault(self) -> str:
-        """Who is to blame, in the query protocol's words."""
-        return "Sender" if self.status < 500 else "Receiver"
 
 
 class InvalidParameterValue(CloudWatchError):
@@ -72,30 +63,3 @@ class AccessDenied(CloudWatchError):
     code = "AccessDenied"
     type_name = _CORAL + "AccessDeniedException"
     status = 403
-
-
-class AuthFailure(CloudWatchError):
-    status = 403
-
-    def __init__(self, message: str, *, code: str, type_name: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.type_name = type_name
-
-
-# The Lambda API's names for a failed signature check -> the query protocols' names for it.
-SIGNATURE_CODES = {
-    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
-    "IncompleteSignatureException": "IncompleteSignature",
-    "InvalidSignatureException": "SignatureDoesNotMatch",
-    "UnrecognizedClientException": "InvalidClientTokenId",
-    "ExpiredTokenException": "ExpiredToken",
-}
-
-
-def auth_failure(error: LambdaError) -> CloudWatchError:
-    """The CloudWatch form of an error raised by ``caller_verify``."""
-    code = SIGNATURE_CODES.get(error.code)
-    if code is None:
-        return CloudWatchError(error.message)
-    return AuthFailure(error.message, code=code, type_name=_CORAL + error.code)

@@ -4,11 +4,9 @@
 and streams, reading a stream (``GetLogEvents``), searching a group (``FilterLogEvents``),
 retention policies, and creating and deleting log groups.
 
-- ``wire.py``: the JSON 1.1 protocol — request bodies checked against botocore's own model,
-  answers and errors encoded as botocore parses them.
 - ``operations.py``: one function per operation, from request members to response members.
 - ``selectors.py``: the reads, with keyset pagination; ``services.py``: the writes.
 - ``filter_pattern.py``: CloudWatch Logs' term filter patterns, as a database condition.
 - ``tokens.py``: the opaque pagination tokens.
-- ``views.py``: the entry point ``dashboard.aws_dispatch`` routes ``POST /`` to.
+- ``service.py``: the table the front door (``awsapi``) serves the operations from.
 """

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 
-from functions_app.errors import (
+from awsapi.errors import (
     ExpiredToken,
     IncompleteSignature,
     InvalidSignature,
@@ -57,7 +57,7 @@ class SignedCaller:
     access_key_id: str
     region: str
     service: str
-    key: AccessKey | StsSession
+    key: AccessKey | StsSession | None  # None: a dashboard session, which signs nothing
     user: AbstractBaseUser | AnonymousUser
     principal_arn: str
     account_id: str
