@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ROOT, percentile, stratus_stack  # noqa: E402
+from bench.stack import ROLE, ROOT, percentile, stratus_stack  # noqa: E402
 from dashboard.managed_redis import free_port  # noqa: E402
 
 ROUNDS, PER_ROUND = 10, 30
@@ -111,7 +111,7 @@ def main() -> None:
         _client("lambda", stack["url"], admin).create_function(
             FunctionName="noop",
             Runtime=f"python3.{sys.version_info.minor}",
-            Role="arn:aws:iam::000000000000:role/bench",
+            Role=ROLE,
             Handler="lambda_function.handler",
             Code={"ZipFile": code.getvalue()},
         )

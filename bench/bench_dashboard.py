@@ -45,11 +45,14 @@ def _zip() -> str:
 
 def _functions() -> None:
     from functions_app.models import LATEST, Function, FunctionVersion
+    from functions_app.services.execution_role import LAMBDA_TRUST_POLICY
     from functions_app.services.functions import function_create
+    from iam.services import account_default, role_create
     from metrics_app.models import MetricPoint
 
+    role = role_create(account=account_default(), name="bench", trust_policy=LAMBDA_TRUST_POLICY)
     first = function_create(fields={"FunctionName": "fn-0000", "Runtime": f"python3.{sys.version_info.minor}",
-                                    "Role": "arn:aws:iam::000000000000:role/bench", "Handler": "lambda_function.handler",
+                                    "Role": role.arn, "Handler": "lambda_function.handler",
                                     "Code": {"ZipFile": _zip()}})
     functions = Function.objects.bulk_create(Function(name=f"fn-{index:04d}") for index in range(1, FUNCTIONS))
     FunctionVersion.objects.bulk_create(

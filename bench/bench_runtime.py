@@ -29,10 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ROOT, lambda_client, percentile, stratus_stack  # noqa: E402
+from bench.stack import ROLE, ROOT, lambda_client, percentile, stratus_stack  # noqa: E402
 
 NOOP = "def handler(event, context):\n    return None\n"
-ROLE = "arn:aws:iam::000000000000:role/bench"
 RUNTIME = f"python3.{sys.version_info.minor}"
 CLIENTS = 16
 

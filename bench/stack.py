@@ -23,6 +23,16 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.managed_redis import free_port, redis_start  # noqa: E402
 
+# The execution role every benchmark function runs with: the stack creates it, as CreateFunction
+# takes only a role Lambda can assume.
+ROLE = "arn:aws:iam::000000000000:role/bench"
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
 
 @contextmanager
 def stratus_stack(*, workers: int = 2):
@@ -88,7 +98,11 @@ def stratus_stack(*, workers: int = 2):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield {"url": url, "key": key, "env": env, "data_dir": data_dir, "redis_url": env["REDIS_URL"]}
+        stack = {"url": url, "key": key, "env": env, "data_dir": data_dir, "redis_url": env["REDIS_URL"]}
+        aws_client("iam", stack).create_role(
+            RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+        )
+        yield stack
     finally:
         for process in processes:
             process.terminate()
@@ -103,11 +117,15 @@ def stratus_stack(*, workers: int = 2):
 
 
 def lambda_client(stack):
+    return aws_client("lambda", stack)
+
+
+def aws_client(service: str, stack):
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=stack["url"],
         region_name="us-east-1",
         aws_access_key_id=stack["key"]["AccessKeyId"],

@@ -317,6 +317,34 @@ def handler(event, context):
 """
 
 
+# The ARN of ``lambda_role()``'s default role.
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def lambda_role(name: str = "lambda-role", *, path: str = "/", iam=None) -> str:
+    """The ARN of a role of the default account that Lambda may assume (its trust policy lets
+    lambda.amazonaws.com call sts:AssumeRole), created in the test database if missing: what
+    CreateFunction needs as ``Role``. The live server shares the database, so it serves API
+    tests too; a stack with a database of its own is given its ``iam`` client (boto3), and the
+    role is created through its IAM API."""
+    from functions_app.services.execution_role import LAMBDA_TRUST_POLICY
+    from iam.models import Role
+    from iam.services import account_default, role_create
+
+    if iam is not None:
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            created = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
+            return created["Role"]["Arn"]
+    account = account_default()
+    role = Role.objects.filter(account=account, name=name).first()
+    if role is None:
+        role = role_create(account=account, name=name, path=path, trust_policy=LAMBDA_TRUST_POLICY)
+    assert role.path == path, f"role {name} exists at path {role.path}, not {path}"
+    return role.arn
+
+
 def function_made(name: str, *, source: str = HELLO_PY, **fields):
     """A function created in-process through the service the Lambda API and the dashboard call."""
     import base64
@@ -324,11 +352,12 @@ def function_made(name: str, *, source: str = HELLO_PY, **fields):
     from functions_app.models import Function
     from functions_app.services.functions import function_create
 
+    if "Role" not in fields:
+        fields["Role"] = lambda_role()
     function_create(
         fields={
             "FunctionName": name,
             "Runtime": f"python3.{sys.version_info.minor}",
-            "Role": "arn:aws:iam::000000000000:role/lambda-role",
             "Handler": "lambda_function.handler",
             "Code": {"ZipFile": base64.b64encode(make_zip({"lambda_function.py": source})).decode()},
             **fields,
@@ -347,22 +376,21 @@ def python_runtime() -> str:
     return f"python3.{sys.version_info.minor}"
 
 
-ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-
-
 @pytest.fixture
 def create_function(lambda_client, hello_zip, python_runtime):
-    """Create a function with sensible defaults; keyword arguments override them."""
+    """Create a function with sensible defaults (``lambda_role()`` as its role); keyword
+    arguments override them."""
 
     def create(name: str = "hello", **overrides):
         params = {
             "FunctionName": name,
             "Runtime": python_runtime,
-            "Role": ROLE,
             "Handler": "lambda_function.handler",
             "Code": {"ZipFile": hello_zip},
+            **overrides,
         }
-        params.update(overrides)
+        if "Role" not in params:
+            params["Role"] = lambda_role()
         return lambda_client.create_function(**params)
 
     return create

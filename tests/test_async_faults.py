@@ -21,7 +21,7 @@ import redis
 from django.conf import settings
 
 from dashboard.managed_redis import free_port
-from tests.conftest import ROOT, _spawn_logged, aws_client, make_zip, records
+from tests.conftest import ROOT, _spawn_logged, aws_client, lambda_role, make_zip, records
 
 SLOW_PY = "import time\ndef handler(event, context):\n    time.sleep(0.3)\n    return event\n"
 
@@ -146,10 +146,11 @@ def test_it_loses_no_accepted_event_when_the_managed_redis_restarts_with_fsync_a
             ).stdout
         )
         client = aws_client("lambda", url, (key["AccessKeyId"], key["SecretAccessKey"]))
+        iam = aws_client("iam", url, (key["AccessKeyId"], key["SecretAccessKey"]))
         client.create_function(
             FunctionName="fault-redis",
             Runtime=f"python3.{sys.version_info.minor}",
-            Role="arn:aws:iam::000000000000:role/r",
+            Role=lambda_role(iam=iam),
             Handler="lambda_function.handler",
             Code={"ZipFile": make_zip({"lambda_function.py": "def handler(e, c):\n    return e\n"})},
         )

@@ -78,19 +78,27 @@ def test_it_runs_a_function_with_its_roles_credentials_and_permissions(
     assert [message["Body"] for message in received] == ["from sends-as-role"]
 
 
-def test_it_gives_no_credentials_for_a_role_that_does_not_trust_lambda(
+def test_it_gives_no_credentials_for_a_role_that_no_longer_trusts_lambda(
     live_server_url, access_key, create_function
 ):
+    # CreateFunction refuses a role Lambda cannot assume (tests/test_execution_role_required.py);
+    # a role's trust policy can still change afterwards.
     iam = aws_client("iam", live_server_url, access_key)
     role = iam.create_role(
         RoleName="not-for-lambda",
         AssumeRolePolicyDocument=_policy(
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ),
     )["Role"]
     source = "import os\n\ndef handler(event, context):\n    return 'AWS_SESSION_TOKEN' in os.environ\n"
     create_function(
         "untrusted-role", Role=role["Arn"], Code={"ZipFile": make_zip({"lambda_function.py": source})}
+    )
+    iam.update_assume_role_policy(
+        RoleName="not-for-lambda",
+        PolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
     )
     lambda_client = aws_client("lambda", live_server_url, access_key)
     assert json.loads(lambda_client.invoke(FunctionName="untrusted-role")["Payload"].read()) is False

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import aws_client
+from tests.conftest import aws_client, lambda_role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stratus_workers")]
 
@@ -78,7 +78,7 @@ def test_it_grants_exactly_what_a_managed_policy_says(iam, user, create_function
     _denied(lambda: reader.delete_function(FunctionName="readable"))
     _denied(
         lambda: reader.create_function(
-            FunctionName="mine", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+            FunctionName="mine", Runtime="python3.11", Role=lambda_role(),
             Handler="lambda_function.handler", Code={"ZipFile": hello_zip},
         )
     )  # fmt: skip

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import ROLE, make_zip
+from tests.conftest import ROLE, lambda_role, make_zip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -200,7 +200,7 @@ def test_it_creates_a_function_with_the_aws_cli(aws_cli, tmp_path, hello_zip, py
             "--runtime",
             python_runtime,
             "--role",
-            ROLE,
+            lambda_role(),
             "--handler",
             "lambda_function.handler",
             "--zip-file",

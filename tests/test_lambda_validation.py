@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE
+from tests.conftest import lambda_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +39,7 @@ def _create_params(hello_zip: bytes, python_runtime: str, **overrides) -> dict:
     params = {
         "FunctionName": "checked",
         "Runtime": python_runtime,
-        "Role": ROLE,
+        "Role": lambda_role(),
         "Handler": "lambda_function.handler",
         "Code": {"ZipFile": hello_zip},
     }
@@ -394,7 +394,7 @@ def test_it_refuses_a_zip_file_member_that_is_not_base64(
         {
             "FunctionName": "checked",
             "Runtime": python_runtime,
-            "Role": ROLE,
+            "Role": lambda_role(),
             "Handler": "lambda_function.handler",
             "Code": {"ZipFile": "this is *not* base64!"},
         }
@@ -417,7 +417,7 @@ def test_it_refuses_base64_that_decodes_to_garbage(
         {
             "FunctionName": "checked",
             "Runtime": python_runtime,
-            "Role": ROLE,
+            "Role": lambda_role(),
             "Handler": "lambda_function.handler",
             "Code": {"ZipFile": base64.b64encode(bytes(range(256)) * 4).decode()},
         }
@@ -659,7 +659,7 @@ def test_it_reports_a_bad_value_through_the_aws_cli(
         "--runtime",
         python_runtime,
         "--role",
-        ROLE,
+        lambda_role(),
         "--handler",
         "lambda_function.handler",
         "--zip-file",

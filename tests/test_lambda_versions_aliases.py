@@ -9,7 +9,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import make_zip
+from tests.conftest import lambda_role, make_zip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -476,9 +476,7 @@ def test_it_refuses_routing_aws_does_not_allow(
 
 
 def test_it_refuses_routing_to_a_version_with_a_different_role(lambda_client, two_versions):
-    lambda_client.update_function_configuration(
-        FunctionName=two_versions, Role="arn:aws:iam::000000000000:role/other-role"
-    )
+    lambda_client.update_function_configuration(FunctionName=two_versions, Role=lambda_role("other-role"))
     lambda_client.publish_version(FunctionName=two_versions)
 
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):

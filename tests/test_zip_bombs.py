@@ -23,7 +23,7 @@ from functions_app.errors import InvalidParameterValue
 from functions_app.models import LATEST, Function, FunctionVersion
 from functions_app.runtime.code_cache import ArtifactRefused, _unzip, code_dir
 from functions_app.validation import UNZIPPED_MAX_BYTES, ZIP_ENTRIES_MAX, zip_check
-from tests.conftest import ROLE, function_made, make_zip
+from tests.conftest import function_made, lambda_role, make_zip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -211,7 +211,7 @@ def test_it_refuses_a_bomb_on_create_function_quickly_and_creates_nothing(lambda
         lambda_client.create_function(
             FunctionName="bomb",
             Runtime=RUNTIME,
-            Role=ROLE,
+            Role=lambda_role(),
             Handler="lambda_function.handler",
             Code={"ZipFile": request.getfixturevalue(bomb)},
         )

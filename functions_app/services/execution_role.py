@@ -1,40 +1,111 @@
-"""A function's execution role, as the credentials its environments run with.
+"""A function's execution role: the check that Lambda may assume it, the console's "basic"
+role, and the credentials its environments run with.
 
-An environment of a function whose ``Role`` is a role of the account that trusts
-``lambda.amazonaws.com`` gets temporary credentials for it in ``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (session name: the function's name), as
-AWS injects them; with ``AWS_ENDPOINT_URL`` pointing at Stratus, plain ``boto3.client("sqs")``
-in a handler acts with exactly the role's permissions. The credentials outlive the
-environment (environments are retired before they would expire, see pool.py).
+CreateFunction and UpdateFunctionConfiguration refuse a ``Role`` that is not a role of the
+function's account whose trust policy lets ``lambda.amazonaws.com`` call sts:AssumeRole, as
+AWS does (``execution_role_check``). An environment of the function then gets temporary
+credentials for it in ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
+``AWS_SESSION_TOKEN`` (session name: the function's name), as AWS injects them; with
+``AWS_ENDPOINT_URL`` pointing at Stratus, plain ``boto3.client("sqs")`` in a handler acts
+with exactly the role's permissions. The credentials outlive the environment (environments
+are retired before they would expire, see pool.py).
 
-A role that does not exist or does not trust Lambda gives no credentials (functions created
-before roles were checked keep running; their SDK calls are refused, unsigned).
+A role deleted, or its trust changed, after the function was created gives no credentials
+(nor does one of a function created before roles were checked): such a function keeps
+running and its SDK calls are refused, unsigned.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
+import string
 
+from django.conf import settings
+
+from functions_app.errors import InvalidParameterValue
 from iam.errors import IamError
 from iam.models import Role
 from iam.selectors import role_by_arn, role_trusts_service
-from iam.services import SERVICE_SESSION_SECONDS, role_session_issue
+from iam.services import (
+    SERVICE_SESSION_SECONDS,
+    account_default,
+    policy_attach,
+    role_create,
+    role_session_issue,
+)
 
 logger = logging.getLogger("stratus.execution_role")
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 CREDENTIALS_SECONDS = SERVICE_SESSION_SECONDS
+BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": LAMBDA_SERVICE}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+_ROLE_NAME_MAX = 64
+
+
+def _lambda_role(role_arn: str) -> Role | None:
+    """The role at ``role_arn`` if it is one of the function's account (the default account:
+    functions carry none yet) that Lambda may assume, else None."""
+    try:
+        role = role_by_arn(role_arn)
+    except IamError:
+        return None
+    if role.account_id != settings.STRATUS_ACCOUNT_ID or not role_trusts_service(role, LAMBDA_SERVICE):
+        return None
+    return role
+
+
+def execution_role_check(role_arn: str) -> str:
+    """``role_arn`` if Lambda can assume it, else AWS's InvalidParameterValueException.
+
+    The ARN's shape is ``validation.role_check``'s (a ValidationException, as on AWS); this
+    asks the database. A role with a path resolves by name and path, as IAM names it."""
+    if _lambda_role(role_arn) is None:
+        raise InvalidParameterValue("The role defined for the function cannot be assumed by Lambda.")
+    return role_arn
+
+
+def execution_roles_available() -> list[Role]:
+    """The account's roles a function may use, by name: those whose trust policy lets Lambda in."""
+    roles = Role.objects.filter(account_id=settings.STRATUS_ACCOUNT_ID).order_by("name")
+    return [role for role in roles if role_trusts_service(role, LAMBDA_SERVICE)]
+
+
+def execution_role_basic_create(*, function_name: str) -> Role:
+    """What the console's "Create a new role with basic Lambda permissions" makes:
+    ``<function>-role-<8 random characters>`` at ``/service-role/``, trusting Lambda, with
+    AWSLambdaBasicExecutionRole attached. ``function_name`` must already be checked."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(8))
+    prefix = function_name[: _ROLE_NAME_MAX - len(f"-role-{suffix}")]
+    role = role_create(
+        account=account_default(),
+        name=f"{prefix}-role-{suffix}",
+        path="/service-role/",
+        trust_policy=LAMBDA_TRUST_POLICY,
+    )
+    policy_attach(principal=role, policy_arn=BASIC_EXECUTION_POLICY)
+    return role
 
 
 def execution_role_credentials(*, function_name: str, role_arn: str) -> dict[str, str]:
     """The environment variables that carry the role's credentials, or none."""
-    try:
-        role = role_by_arn(role_arn)
-    except (IamError, Role.DoesNotExist, ValueError):
-        return {}
-    if not role_trusts_service(role, LAMBDA_SERVICE):
+    role = _lambda_role(role_arn)
+    if role is None:
         logger.warning(
-            "role %s does not trust %s: %s runs without credentials", role_arn, LAMBDA_SERVICE, function_name
+            "role %s is not one %s may assume: %s runs without credentials",
+            role_arn,
+            LAMBDA_SERVICE,
+            function_name,
         )
         return {}
     credentials = role_session_issue(

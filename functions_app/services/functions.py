@@ -15,6 +15,7 @@ from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.retirement import retire_announce
 from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_store
+from functions_app.services.execution_role import execution_role_basic_create, execution_role_check
 
 # Settings AWS accepts that Stratus cannot honour: refused when they carry a value, so a
 # caller is never told something took effect when it did not.
@@ -75,6 +76,12 @@ def _create_name(value: object) -> object:
     return ref.name
 
 
+def _role_check(value: object) -> str:
+    """A role ARN of the right shape (else ValidationException) that Lambda can assume (else
+    InvalidParameterValueException), in the order AWS checks them."""
+    return execution_role_check(validation.role_check(value))
+
+
 def function_create(*, fields: dict[str, Any]) -> FunctionVersion:
     """CreateFunction: validate everything first, then store code and rows in one transaction.
 
@@ -90,7 +97,7 @@ def function_create(*, fields: dict[str, Any]) -> FunctionVersion:
     config = {
         "runtime": runtime,
         "handler": validation.handler_check(fields.get("Handler"), runtime=runtime),
-        "role": validation.role_check(fields.get("Role")),
+        "role": _role_check(fields.get("Role")),
         "description": validation.description_check(fields.get("Description", "")),
         "memory_size": validation.memory_size_check(fields.get("MemorySize", 128)),
         "timeout": validation.timeout_check(fields.get("Timeout", 3)),
@@ -125,8 +132,18 @@ def function_create(*, fields: dict[str, Any]) -> FunctionVersion:
         raise ResourceConflict(f"Function already exist: {name}") from None
 
 
+@transaction.atomic
+def function_create_with_basic_role(*, fields: dict[str, Any]) -> FunctionVersion:
+    """CreateFunction as the console's "Create a new role with basic Lambda permissions" does
+    it: a new role for the function (``execution_role_basic_create``), then the function with
+    that role; if the function is refused, the role is not kept."""
+    name = validation.function_name_check(_create_name(fields.get("FunctionName")))
+    role = execution_role_basic_create(function_name=name)
+    return function_create(fields={**fields, "Role": role.arn})
+
+
 _CONFIG_FIELDS = {
-    "Role": ("role", lambda value, **_: validation.role_check(value)),
+    "Role": ("role", lambda value, **_: _role_check(value)),
     "Handler": None,  # depends on the runtime; handled below
     "Description": ("description", lambda value, **_: validation.description_check(value)),
     "Timeout": ("timeout", lambda value, **_: validation.timeout_check(value)),
