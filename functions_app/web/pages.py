@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q, Sum
@@ -18,10 +17,12 @@ from functions_app.models import LATEST, FailedEvent, FunctionVersion
 from functions_app.runtimes import available_runtimes
 from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_read
-from functions_app.services.functions import function_create
+from functions_app.services.execution_role import execution_roles_available
+from functions_app.services.functions import function_create, function_create_with_basic_role
 from functions_app.web.access import editor_required, function_for, viewer_required
 from functions_app.web.blueprints import blueprint, zip_files, zip_text_files
 from functions_app.web.triggers import function_triggers
+from iam.web.function_permissions import function_permissions
 from metrics_app.history import invocation_filter, phases
 from metrics_app.models import InvocationRecord, LogEvent, MetricPoint
 
@@ -99,6 +100,7 @@ def _create_form(request, *, values: dict, error: LambdaError | None = None, sta
         "functions/create.html",
         {
             "runtimes": list(available_runtimes()),
+            "roles": execution_roles_available(),
             "values": values,
             "error": error,
             "error_field": _error_field(error),
@@ -118,6 +120,7 @@ def _error_field(error: LambdaError | None) -> str | None:
         ("handler", ("handler",)),
         ("runtime", ("runtime",)),
         ("zip", ("zip", "unzip", "package")),
+        ("role", ("'role'", "the role defined")),
     ):
         if any(word in text for word in words):
             return field
@@ -126,7 +129,13 @@ def _error_field(error: LambdaError | None) -> str | None:
 
 @editor_required
 def function_new(request):
-    values = {"runtime": next(iter(available_runtimes())), "memory": 128, "timeout": 3, "source": "blueprint"}
+    values = {
+        "runtime": next(iter(available_runtimes())),
+        "memory": 128,
+        "timeout": 3,
+        "source": "blueprint",
+        "role_source": "new",
+    }
     python = [name for name in available_runtimes() if name.startswith("python")]
     if python:
         values["runtime"] = python[-1]
@@ -134,7 +143,7 @@ def function_new(request):
         return _create_form(request, values=values)
     values = {
         key: request.POST.get(key, "").strip()
-        for key in ("name", "runtime", "handler", "memory", "timeout", "source")
+        for key in ("name", "runtime", "handler", "memory", "timeout", "source", "role_source", "role")
     }
     handler, files = blueprint(values["runtime"])
     if values["source"] == "zip":
@@ -145,7 +154,6 @@ def function_new(request):
     fields = {
         "FunctionName": values["name"],
         "Runtime": values["runtime"],
-        "Role": f"arn:aws:iam::{settings.STRATUS_ACCOUNT_ID}:role/stratus-dashboard",
         "Handler": values["handler"] or handler,
         "Code": {"ZipFile": base64.b64encode(code).decode()},
     }
@@ -155,7 +163,10 @@ def function_new(request):
         except ValueError:
             fields[field] = values[key]
     try:
-        function_create(fields=fields)
+        if values["role_source"] == "existing":
+            function_create(fields={**fields, "Role": values["role"]})
+        else:  # the console's default: a new role with basic Lambda permissions
+            function_create_with_basic_role(fields=fields)
     except LambdaError as error:
         return _create_form(request, values=values, error=error, status=400)
     messages.success(request, f"Created {values['name']}.")
@@ -216,7 +227,7 @@ def function_detail(request, name: str, *, form_errors: dict | None = None, stat
         context.update(
             event_invoke_configs=list(function.event_invoke_configs.order_by("qualifier")),
             provisioned=list(function.provisioned_configs.order_by("qualifier")),
-            policy=list(function.policy_statements.all()),
+            **function_permissions(function, latest),
             environment_text="\n".join(f"{key}={value}" for key, value in latest.environment.items()),
             tags_text="\n".join(f"{key}={value}" for key, value in function.tags.items()),
             runtimes=list(available_runtimes()),
