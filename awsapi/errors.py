@@ -1,12 +1,14 @@
 """The one error family of Stratus's AWS APIs.
 
 An ``AwsError`` carries every name an error has on the wire, and each protocol writes the one
-it needs: ``code`` is what botocore reports as ``Error.Code`` and maps onto
-``client.exceptions``; ``type_name`` is a JSON or CBOR body's ``__type`` when a service
-namespaces it (``com.amazonaws.sqs#QueueDoesNotExist``); ``query_code`` is the query
-protocol's name for it, which services that speak JSON but grew up on the query protocol
-(SQS, CloudWatch: ``awsQueryCompatible`` in their models) also send in ``x-amzn-query-error``.
-Each service's errors subclass this one (``LambdaError``, ``QueueError``, ``IamError``, ...).
+it needs: ``code`` is its name in the JSON protocols (``x-amzn-ErrorType``, and ``__type``
+unless ``type_name`` gives a namespaced one such as ``com.amazonaws.cloudwatch#…``);
+``query_code``, when it differs, its name in the query protocol, which services that speak
+JSON but grew up on the query protocol (SQS, CloudWatch: ``awsQueryCompatible`` in their
+models) also send in ``x-amzn-query-error``, and which botocore then reports as the code.
+Each service's errors subclass this one (``LambdaError``, ``QueueError``, ``IamError``, ...);
+the front door answers only a service's own family, the signature check's and the shape
+checker's errors, and treats any other as a bug.
 """
 
 from __future__ import annotations

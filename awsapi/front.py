@@ -5,6 +5,10 @@ In order: the signature (``sigv4``), the operation (the service's table), the re
 names for the call, with the resource's own policy when it has one), the handler, the audit log
 (a refusal, or an allowed change, with what was answered), and the answer or error in the
 protocol's shape. A service is a table: its operations and what each one acts on.
+
+Lambda's REST API is routed by Django's URLs instead (its operation is in the method and the
+path); it shares the signature check, the evaluator, the audit log and the error rendering
+(``functions_app.api.middleware``, ``functions_app.api.authorization``).
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from botocore.model import ServiceModel
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from awsapi.errors import AwsError, InternalFailure
+from awsapi.errors import AwsError, InternalFailure, SignatureError
 from awsapi.protocols import Protocol
 from awsapi.shapes import SerializationException, ValidationException, service_model
-from awsapi.sigv4 import SignedCaller, caller_verify
+from awsapi.sigv4 import caller_verify
 from iam.audit import audit_record, audit_worthy
-from iam.authorization import operation_denial
+from iam.authorization import evaluates, operation_denial
+from iam.callers import SignedCaller
 from iam.policy import Policy
 
 logger = logging.getLogger("stratus.api")
@@ -37,17 +43,18 @@ class Call:
     caller: SignedCaller
     operation: str
     params: dict
-    request_id: str
 
 
 Handler = Callable[[Call], dict]
 
 
+def _on_params(handler: Callable[[dict], dict], call: Call) -> dict:
+    return handler(call.params)
+
+
 def on_params(operations: Mapping[str, Callable[[dict], dict]]) -> dict[str, Handler]:
     """A table of handlers that need only the call's members."""
-    return {
-        name: (lambda call, handler=handler: handler(call.params)) for name, handler in operations.items()
-    }
+    return {name: partial(_on_params, handler) for name, handler in operations.items()}
 
 
 def _same(error: AwsError) -> AwsError:
@@ -62,31 +69,41 @@ def _no_translation(error: Exception) -> AwsError | None:
 class Service:
     """An AWS service as the front door serves it.
 
-    ``resource(call)`` names the ARN a call acts on (``*`` when it acts on none; None when
-    the operation decides who may call it itself, as STS's do) and
-    ``action(operation)`` the IAM action it is (``<signing name>:<Operation>`` unless said
-    otherwise); ``denied(message)`` is the service's own refusal. ``malformed`` renames the
-    checker's ``SerializationException``/``ValidationException`` to the service's words for
-    them, ``translate`` turns errors of the layers below into the service's, and
-    ``resource_policy(call, resource)`` is the resource's own policy, when it has one;
-    ``internal()`` is what a caller sees of a bug.
+    - ``family``: the service's error class; an error of another family that reaches the
+      door (another service's, raised by a layer below) is a bug unless ``translate`` turns
+      it into one of the service's own.
+    - ``resource(call)``: the ARN the call acts on, ``*`` when it acts on none;
+      ``action(operation)``: the IAM action it is (``<signing name>:<Operation>`` unless
+      said otherwise); ``denied(message)``: the service's own refusal.
+    - ``resource_policy(call, resource)``: the resource's own policy, when it has one;
+      ``resource_account(call)``: the resource's account when its ARN does not say (IAM's).
+    - ``authorizes_itself``: the operations decide who may call them (STS's: AssumeRole by
+      the role's trust policy, GetCallerIdentity for anyone), and nothing is evaluated here.
+    - ``malformed``: the service's words for the checker's ``SerializationException`` and
+      ``ValidationException``; ``internal()``: what a caller sees of a bug.
+    - ``type_prefix``: the namespace of a JSON error's ``__type`` (SQS's ``com.amazonaws.sqs#``);
+      ``shapes_checked``: JSON bodies are checked against the model (a service that checks
+      its own members in its own words says no; query bodies are read by the model, not
+      checked); ``typed``: JSON members are read into the model's types (times as datetime).
     """
 
     model_name: str
     signing_name: str
+    family: type[AwsError]
     operations: Mapping[str, Handler]
-    resource: Callable[[Call], str | None]
+    resource: Callable[[Call], str]
     denied: Callable[[str], AwsError]
     unknown: Callable[[str], AwsError]
+    internal: Callable[[], AwsError] = InternalFailure
     action: Callable[[str], str] | None = None
-    malformed: Callable[[AwsError], AwsError] = _same
-    translate: Callable[[Exception], AwsError | None] = _no_translation
     resource_policy: Callable[[Call, str], Policy | None] | None = None
     resource_account: Callable[[Call], str | None] | None = None
+    authorizes_itself: bool = False
+    malformed: Callable[[AwsError], AwsError] = _same
+    translate: Callable[[Exception], AwsError | None] = _no_translation
     type_prefix: str = ""
     shapes_checked: bool = True
     typed: bool = False
-    internal: Callable[[], AwsError] = InternalFailure
 
     @property
     def model(self) -> ServiceModel:
@@ -100,30 +117,29 @@ class Service:
         return self.action(operation) if self.action is not None else f"{self.signing_name}:{operation}"
 
 
-def refusal(
-    caller: SignedCaller,
-    *,
-    action: str,
-    resource: str,
-    request: HttpRequest | None = None,
-    resource_policy: Policy | None = None,
-    resource_account: str | None = None,
-    condition_keys: Mapping[str, str] | None = None,
-) -> str | None:
-    """None when ``caller`` may do ``action`` on ``resource``; else AWS's refusal message,
-    recorded in the audit log, for the service to raise in its own error shape."""
+def _authorize(service: Service, call: Call, action: str) -> str | None:
+    """Raise the service's refusal unless the caller may make ``call``; returns the resource
+    it was authorized on (None when the service authorizes its operations itself)."""
+    if service.authorizes_itself:
+        return None
+    resource = service.resource(call)
+    # A resource's policy is read only when it can matter (not for a superuser, say).
+    policy = (
+        service.resource_policy(call, resource)
+        if service.resource_policy and evaluates(call.caller)
+        else None
+    )
     denial = operation_denial(
-        caller,
+        call.caller,
         action=action,
         resource=resource,
-        resource_policy=resource_policy,
-        resource_account=resource_account,
-        condition_keys=condition_keys,
-        record=False,
+        resource_policy=policy,
+        resource_account=service.resource_account(call) if service.resource_account else None,
+        request=call.request,
     )
     if denial is not None:
-        audit_record(caller, action=action, resource=resource, allowed=False, status=403, request=request)
-    return denial
+        raise service.denied(denial)
+    return resource
 
 
 def serve(request: HttpRequest, service: Service, protocol: Protocol, operation: str) -> HttpResponse:
@@ -141,55 +157,39 @@ def serve(request: HttpRequest, service: Service, protocol: Protocol, operation:
             params = protocol.decode(request, model, service)
         except (SerializationException, ValidationException) as error:
             raise service.malformed(error) from None
-        call = Call(request=request, caller=caller, operation=operation, params=params, request_id=request_id)
-        action, resource = service.action_of(operation), service.resource(call)
-        denial = (
-            None
-            if resource is None
-            else refusal(
-                caller,
-                action=action,
-                resource=resource,
-                request=request,
-                resource_policy=service.resource_policy(call, resource) if service.resource_policy else None,
-                resource_account=service.resource_account(call) if service.resource_account else None,
-            )
-        )
-        if denial is not None:
-            raise service.denied(denial)
-        recorded = resource is not None and audit_worthy(action)
+        call = Call(request=request, caller=caller, operation=operation, params=params)
+        action = service.action_of(operation)
+        resource = _authorize(service, call, action)
+        audited = resource is not None and audit_worthy(action)
         try:
-            result = handler(call)
+            response = protocol.success(service, model, handler(call), request_id)
         except Exception as error:
-            answered = _as_aws_error(service, error)
-            if recorded and answered is not None:
+            if audited:
+                status = (_answer(service, error) or service.internal()).status
                 audit_record(
-                    caller,
-                    action=action,
-                    resource=resource,
-                    allowed=True,
-                    status=answered.status,
-                    request=request,
+                    caller, action=action, resource=resource, allowed=True, status=status, request=request
                 )
             raise
-        if recorded:
+        if audited:
             audit_record(caller, action=action, resource=resource, allowed=True, status=200, request=request)
-        return protocol.success(service, model, result, request_id)
+        return response
     except Exception as error:
-        answered = _as_aws_error(service, error)
-        if answered is None:
+        answer = _answer(service, error)
+        if answer is None:
             logger.exception("%s %s failed", service.model.service_id, operation)
-            answered = service.internal()
-        return protocol.failure(service, answered, request_id)
+            answer = service.internal()
+        return protocol.failure(service, answer, request_id)
 
 
-def _as_aws_error(service: Service, error: Exception) -> AwsError | None:
-    """The error a caller is answered for ``error``; None for a bug."""
+def _answer(service: Service, error: Exception) -> AwsError | None:
+    """The error a caller is answered for ``error``: the service's own, the signature
+    check's or the shape checker's; None for a bug (another service's error included, when
+    nothing translated it)."""
     translated = service.translate(error)
     if translated is not None:
         return translated
-    if isinstance(error, AwsError):
+    if isinstance(error, service.family | SignatureError | SerializationException | ValidationException):
         return error
     if isinstance(error, RequestDataTooBig):
-        return service.malformed(SerializationException("The request body is too large."))
+        return service.malformed(ValidationException("The request body is too large."))
     return None

@@ -63,7 +63,6 @@ def _response(
     response = HttpResponse(body, status=status, content_type=content_type)
     response["x-amzn-RequestId"] = request_id
     if error is not None:
-        response["x-amzn-ErrorType"] = error.code  # and for the request log
         for name, value in error.headers().items():
             response[name] = value
     return response
@@ -96,13 +95,15 @@ class QueryProtocol:
         SubElement(detail, "Code").text = error.query_code or error.code
         SubElement(detail, "Message").text = error.message
         SubElement(root, "RequestId").text = request_id
-        return _response(
+        response = _response(
             tostring(root, encoding="utf-8"),
             status=error.status,
             content_type="text/xml",
             request_id=request_id,
             error=error,
         )
+        response["x-amzn-ErrorType"] = error.query_code or error.code  # for the request log
+        return response
 
 
 def _epoch(moment: datetime) -> int | float:
@@ -172,6 +173,9 @@ class _DocumentProtocol:
         )
         if service.query_compatible:
             response["x-amzn-query-error"] = f"{error.query_code or error.code};{error.fault}"
+        # What botocore reports (the query code for a query-compatible service), for the request log.
+        query_code = error.query_code or error.code
+        response["x-amzn-ErrorType"] = query_code if service.query_compatible else error.code
         return self.decorate(response)
 
 
@@ -226,6 +230,7 @@ class RestJsonProtocol:
             request_id=request_id or "",
             error=error,
         )
+        response["x-amzn-ErrorType"] = error.code
         if not request_id:
             del response["x-amzn-RequestId"]
         return response

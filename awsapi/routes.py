@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -37,10 +38,15 @@ SERVICES = (
 )
 
 
+class _Tables(NamedTuple):
+    targets: dict[str, tuple[Service, JsonProtocol]]  # JSON target prefix -> service, protocol
+    versions: dict[str, Service]  # query protocol API version -> service
+    cbor: dict[str, Service]  # RPC v2 CBOR target prefix -> service
+
+
 @functools.cache
-def _tables() -> tuple[dict[str, tuple[Service, JsonProtocol]], dict[str, Service], dict[str, Service]]:
-    """(JSON target prefix -> service and protocol, query API version -> service, CBOR target
-    prefix -> service), read off each service's model."""
+def _tables() -> _Tables:
+    """Where each service is found, read off its model."""
     targets, versions, cbor = {}, {}, {}
     for entry in SERVICES:
         module, name = entry.split(":")
@@ -56,7 +62,7 @@ def _tables() -> tuple[dict[str, tuple[Service, JsonProtocol]], dict[str, Servic
             versions[metadata["apiVersion"]] = service
         if "smithy-rpc-v2-cbor" in protocols:
             cbor[metadata["targetPrefix"]] = service
-    return targets, versions, cbor
+    return _Tables(targets, versions, cbor)
 
 
 def _unroutable(message: str) -> HttpResponse:
@@ -66,7 +72,8 @@ def _unroutable(message: str) -> HttpResponse:
 @csrf_exempt
 def aws_root_post(request: HttpRequest) -> HttpResponse:
     """Serve a ``POST /`` with the service its target header or form body names."""
-    targets, versions, _ = _tables()
+    tables = _tables()
+    targets, versions = tables.targets, tables.versions
     target = request.headers.get("X-Amz-Target", "")
     if target:
         prefix, _, operation = target.partition(".")
@@ -90,7 +97,7 @@ def cbor_operation(request: HttpRequest, prefix: str, operation: str) -> HttpRes
     """``POST /service/<targetPrefix>/operation/<Op>`` (smithy-rpc-v2-cbor)."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    service = _tables()[2].get(prefix)
+    service = _tables().cbor.get(prefix)
     if service is None:
         return _unroutable(f"Stratus serves no service over RPC v2 CBOR as {prefix!r}.")
     return serve(request, service, CBOR, operation)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -22,8 +22,6 @@ from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 
 from awsapi.errors import (
     ExpiredToken,
@@ -34,6 +32,7 @@ from awsapi.errors import (
 )
 from functions_app.models import AccessKey
 from functions_app.services.access_keys import secret_decrypted
+from iam.callers import SignedCaller
 from iam.models import StsSession, user_principal
 
 _AUTHORIZATION = re.compile(
@@ -42,26 +41,6 @@ _AUTHORIZATION = re.compile(
 )
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _INVALID_TOKEN = "The security token included in the request is invalid."
-
-
-@dataclass(frozen=True)
-class SignedCaller:
-    """Who signed a request.
-
-    ``key`` is the credential that signed: an ``AccessKey``, or for temporary credentials the
-    ``StsSession`` (also in ``session``), which answers ``access_key_id`` and ``user`` the same
-    way. ``user`` is the key's Django user, and anonymous for a role session (which acts as its
-    role, not as any user). ``principal_arn`` and ``account_id`` are who AWS would say called.
-    """
-
-    access_key_id: str
-    region: str
-    service: str
-    key: AccessKey | StsSession | None  # None: a dashboard session, which signs nothing
-    user: AbstractBaseUser | AnonymousUser
-    principal_arn: str
-    account_id: str
-    session: StsSession | None = None
 
 
 def _key_caller(access_key_id: str) -> tuple[SignedCaller, str]:

@@ -99,9 +99,13 @@ def stratus_stack(*, workers: int = 2):
                     raise
                 time.sleep(0.1)
         stack = {"url": url, "key": key, "env": env, "data_dir": data_dir, "redis_url": env["REDIS_URL"]}
-        aws_client("iam", stack).create_role(
-            RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
-        )
+        iam = aws_client("iam", stack)
+        iam.create_role(RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
+        # Queue and stream triggers read their source with the function's role, as on AWS.
+        for policy in ("AWSLambdaSQSQueueExecutionRole", "AWSLambdaKinesisExecutionRole"):
+            iam.attach_role_policy(
+                RoleName=ROLE.rsplit("/", 1)[1], PolicyArn=f"arn:aws:iam::aws:policy/service-role/{policy}"
+            )
         yield stack
     finally:
         for process in processes:

@@ -49,8 +49,9 @@ def function_ref_parse(identifier: str, *, qualifier: str | None = None) -> Func
             "([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         )
     groups = match.groupdict()
-    account = groups.get("account")
-    if account and account != settings.STRATUS_ACCOUNT_ID:
+    account, region = groups.get("account"), groups.get("region")
+    # Another account's or region's function is not one of these, whatever its name.
+    if (account and account != settings.STRATUS_ACCOUNT_ID) or (region and region != settings.STRATUS_REGION):
         raise ResourceNotFound(f"Function not found: {identifier}")
     name = groups["name"]
     if len(name) > 64:

@@ -12,7 +12,7 @@ import logging
 
 from django.db import DatabaseError
 
-from awsapi.sigv4 import SignedCaller
+from iam.callers import SignedCaller
 from iam.models import AuditEvent
 
 logger = logging.getLogger("stratus.audit")
@@ -34,10 +34,14 @@ _DATA = {
 }
 
 
+_DATA_LOWER = {action.lower() for action in _DATA}
+
+
 def audit_worthy(action: str) -> bool:
-    """Whether an allowed call of ``action`` is a change worth recording."""
+    """Whether an allowed call of ``action`` (IAM's names are case-insensitive: SNS writes
+    ``SNS:Publish``) is a change worth recording."""
     operation = action.split(":", 1)[-1]
-    return action not in _DATA and not operation.startswith(_READS)
+    return action.lower() not in _DATA_LOWER and not operation.startswith(_READS)
 
 
 def audit_record(

@@ -15,6 +15,7 @@ measures what authorization costs, and nothing else should set it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -24,11 +25,12 @@ import redis
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from awsapi.sigv4 import SignedCaller
 from functions_app.runtime.redis_client import redis_client
 from iam import models
-from iam.audit import audit_record, audit_worthy
-from iam.policy import Decision, Policy, RequestContext, evaluate
+from iam.audit import audit_record
+from iam.callers import SignedCaller
+from iam.errors import MalformedPolicyDocument
+from iam.policy import Decision, Policy, RequestContext, evaluate, policy_parse
 from iam.selectors import caller_identity, identity_policies
 
 logger = logging.getLogger("stratus.iam")
@@ -115,10 +117,7 @@ def authorize(
 ) -> Decision | None:
     """AWS's decision for ``caller`` doing ``action`` on ``resource``; None when no policy is
     consulted (a superuser, or evaluation switched off for a benchmark)."""
-    if not authorization_enabled():
-        return None
-    user = caller.user
-    if caller.session is None and getattr(user, "is_superuser", False):
+    if not evaluates(caller):
         return None
     context = RequestContext(
         principal_arn=caller.principal_arn,
@@ -145,8 +144,11 @@ def denial_message(caller: SignedCaller, *, action: str, resource: str, decision
 
 
 def _policy_kind(decision: Decision) -> str:
+    """Identity policies are labelled by name (inline) or IAM policy ARN (managed); a
+    resource's policy by the resource's ARN (a function's, a queue's, a topic's)."""
     statement = decision.statement
-    if statement is not None and statement.policy.startswith("arn:aws:lambda"):
+    parts = statement.policy.split(":") if statement is not None else []
+    if len(parts) > 2 and parts[0] == "arn" and parts[2] != "iam":
         return "a resource-based policy"
     return "an identity-based policy"
 
@@ -157,30 +159,49 @@ def operation_denial(
     action: str,
     resource: str,
     resource_policy: Policy | None = None,
-    condition_keys: Mapping[str, str | Sequence[str]] | None = None,
     resource_account: str | None = None,
-    record: bool = True,
+    condition_keys: Mapping[str, str] | None = None,
+    request=None,
 ) -> str | None:
     """None when ``caller`` may do ``action`` on ``resource``; else AWS's refusal message, for
-    the service to raise in its own error shape (AccessDenied, AuthorizationError, ...).
-
-    With ``record``, a refusal, and an allowed change, go to the audit log (audit.py)."""
+    the service to raise in its own error shape (AccessDenied, AuthorizationError, ...). A
+    refusal is recorded in the audit log (with ``request``'s id and address)."""
     decision = authorize(
         caller,
         action=action,
         resource=resource,
         resource_policy=resource_policy,
-        condition_keys=condition_keys,
         resource_account=resource_account,
+        condition_keys=condition_keys,
     )
-    allowed = decision is None or decision.allowed
-    if record and (not allowed or audit_worthy(action)):
-        audit_record(
-            caller, action=action, resource=resource, allowed=allowed, status=None if allowed else 403
-        )
-    if allowed:
+    if decision is None or decision.allowed:
         return None
-    return denial_message(caller, action=action, resource=resource, decision=decision)  # type: ignore[arg-type]
+    audit_record(caller, action=action, resource=resource, allowed=False, status=403, request=request)
+    return denial_message(caller, action=action, resource=resource, decision=decision)
+
+
+def evaluates(caller: SignedCaller) -> bool:
+    """Whether ``caller``'s calls are evaluated at all (not a superuser's, not with evaluation
+    switched off): when not, a resource's policy need not even be read."""
+    return authorization_enabled() and not (caller.session is None and getattr(caller.user, "is_superuser", False))
+
+
+@functools.lru_cache(maxsize=512)
+def _resource_policy_parsed(document: str, arn: str) -> Policy:
+    return policy_parse(document, kind="resource", label=arn)
+
+
+def resource_policy(document: str | None, arn: str) -> Policy | None:
+    """The parsed policy ``document`` stored on the resource ``arn`` (a queue's, a topic's),
+    cached by its text; None for none. A stored document that no longer parses (kept before
+    policies were checked) is logged and counts as none, so the resource stays usable."""
+    if not document:
+        return None
+    try:
+        return _resource_policy_parsed(document, arn)
+    except MalformedPolicyDocument:
+        logger.warning("the policy stored on %s is not a valid policy; it is ignored", arn)
+        return None
 
 
 def anonymous_allowed(

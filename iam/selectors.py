@@ -9,9 +9,9 @@ import re
 
 from django.db.models import Q
 
-from awsapi.sigv4 import SignedCaller
 from functions_app.models import AccessKey
 from iam import managed
+from iam.callers import SignedCaller
 from iam.errors import NoSuchEntity, ValidationError
 from iam.models import (
     Account,

@@ -16,11 +16,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from awsapi.sigv4 import SignedCaller
 from functions_app.crypto import secret_encrypt
 from functions_app.models import AccessKey
 from functions_app.services.access_keys import access_key_activate, access_key_create, access_key_revoke
 from iam import managed, selectors
+from iam.callers import SignedCaller
 from iam.errors import (
     AccessDenied,
     DeleteConflict,

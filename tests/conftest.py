@@ -319,6 +319,31 @@ def handler(event, context):
 
 # The ARN of ``lambda_role()``'s default role.
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+# What the default role may do, as a Lambda user's role for triggers and destinations would:
+# read SQS and Kinesis event sources, and send to queues, topics and functions.
+EVENT_SOURCES_AND_DESTINATIONS = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SendMessage",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:DescribeStream",
+                    "kinesis:ListShards",
+                    "sns:Publish",
+                    "lambda:InvokeFunction",
+                ],
+                "Resource": "*",
+            }
+        ],
+    }
+)
 
 
 def lambda_role(name: str = "lambda-role", *, path: str = "/", iam=None) -> str:
@@ -326,21 +351,29 @@ def lambda_role(name: str = "lambda-role", *, path: str = "/", iam=None) -> str:
     lambda.amazonaws.com call sts:AssumeRole), created in the test database if missing: what
     CreateFunction needs as ``Role``. The live server shares the database, so it serves API
     tests too; a stack with a database of its own is given its ``iam`` client (boto3), and the
-    role is created through its IAM API."""
+    role is created through its IAM API. The default role (no ``name``) may also read event
+    sources and send to destinations; a named role may do nothing until given policies."""
     from functions_app.services.execution_role import LAMBDA_TRUST_POLICY
     from iam.models import Role
-    from iam.services import account_default, role_create
+    from iam.services import account_default, inline_policy_put, role_create
 
+    default = name == "lambda-role"
     if iam is not None:
         try:
             return iam.get_role(RoleName=name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             created = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
+            if default:
+                iam.put_role_policy(
+                    RoleName=name, PolicyName="triggers", PolicyDocument=EVENT_SOURCES_AND_DESTINATIONS
+                )
             return created["Role"]["Arn"]
     account = account_default()
     role = Role.objects.filter(account=account, name=name).first()
     if role is None:
         role = role_create(account=account, name=name, path=path, trust_policy=LAMBDA_TRUST_POLICY)
+        if default:
+            inline_policy_put(principal=role, name="triggers", document=EVENT_SOURCES_AND_DESTINATIONS)
     assert role.path == path, f"role {name} exists at path {role.path}, not {path}"
     return role.arn
 

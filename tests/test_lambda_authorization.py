@@ -170,3 +170,56 @@ def test_it_authorizes_an_assumed_role_by_the_roles_policies(
     assert session.get_function_configuration(FunctionName="for-role")["FunctionName"] == "for-role"
     message = _denied(lambda: session.delete_function(FunctionName="for-role"))
     assert f"arn:aws:sts::{ACCOUNT}:assumed-role/reader-role/s1" in message
+
+
+def test_giving_a_function_a_role_needs_pass_role_for_lambda(iam, user, hello_zip, python_runtime):
+    """CreateFunction and UpdateFunctionConfiguration pass the role to Lambda: iam:PassRole on
+    it, which AWSLambda_FullAccess grants only with iam:PassedToService lambda.amazonaws.com."""
+    role = lambda_role()
+    builder = user("builder")
+    create_only = _policy({"Effect": "Allow", "Action": "lambda:*", "Resource": "*"})
+    iam.put_user_policy(UserName="builder", PolicyName="lambda-only", PolicyDocument=create_only)
+    fields = {
+        "FunctionName": "passed",
+        "Runtime": python_runtime,
+        "Handler": "lambda_function.handler",
+        "Code": {"ZipFile": hello_zip},
+        "Role": role,
+    }
+    message = _denied(lambda: builder.create_function(**fields))
+    assert message == (
+        f"User: arn:aws:iam::{ACCOUNT}:user/builder is not authorized to perform: iam:PassRole on resource: "
+        f"{role} because no identity-based policy allows the iam:PassRole action"
+    )
+    for_ec2 = _policy(
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": role,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        }
+    )
+    iam.put_user_policy(UserName="builder", PolicyName="pass-to-ec2", PolicyDocument=for_ec2)
+    _denied(lambda: builder.create_function(**fields))
+    iam.attach_user_policy(UserName="builder", PolicyArn="arn:aws:iam::aws:policy/AWSLambda_FullAccess")
+    assert builder.create_function(**fields)["Role"] == role
+    iam.detach_user_policy(UserName="builder", PolicyArn="arn:aws:iam::aws:policy/AWSLambda_FullAccess")
+    _denied(lambda: builder.update_function_configuration(FunctionName="passed", Role=role))
+    builder.update_function_configuration(FunctionName="passed", Timeout=9)  # no role given: no PassRole
+
+
+def test_an_arn_of_another_region_names_no_function(lambda_client, create_function):
+    create_function("here")
+    assert (
+        lambda_client.get_function(FunctionName=f"{FUNCTION_ARN}here")["Configuration"]["FunctionName"]
+        == "here"
+    )
+    elsewhere = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:here"
+    for call in (
+        lambda: lambda_client.get_function(FunctionName=elsewhere),
+        lambda: lambda_client.invoke(FunctionName=elsewhere),
+        lambda: lambda_client.delete_function(FunctionName=elsewhere),
+    ):
+        with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+            call()
+    assert lambda_client.get_function(FunctionName="here")

@@ -19,14 +19,12 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.http import HttpRequest
 
-from awsapi.front import refusal
 from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import AccessDenied
 from functions_app.models import Function
-from functions_app.services.policy import policy_document
+from functions_app.services.policy import function_resource_policy
 from iam.audit import audit_record, audit_worthy
-from iam.authorization import authorize
-from iam.policy import policy_parse
+from iam.authorization import authorize, operation_denial
 
 ALL = "all"  # the resource is "*" (listing, account settings, creating)
 FUNCTION = "function"  # the function, qualified when the call names a version or alias
@@ -92,10 +90,10 @@ def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, An
     if decision.reason != "explicit_deny" and function_name is not None:
         function = Function.objects.filter(name=function_name).first()
         if function is not None:
-            document = policy_document(function, request.GET.get("Qualifier") or "")
-            if document["Statement"]:
-                resource_policy = policy_parse(document, kind="resource", label=function_arn(function_name))
-    denial = refusal(caller, action=action, resource=resource, request=request, resource_policy=resource_policy)
+            resource_policy = function_resource_policy(function, request.GET.get("Qualifier") or "")
+    denial = operation_denial(
+        caller, action=action, resource=resource, request=request, resource_policy=resource_policy
+    )
     if denial is not None:
         raise AccessDenied(denial)
     return action, resource

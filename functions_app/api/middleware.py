@@ -13,10 +13,10 @@ import uuid
 from django.http import HttpResponse
 from django.utils import timezone
 
-from awsapi.errors import AwsError
+from awsapi.errors import AwsError, SignatureError
 from awsapi.sigv4 import caller_verify
 from functions_app.api.http import error_response
-from functions_app.errors import RequestTooLarge, ServiceFault
+from functions_app.errors import LambdaError, RequestTooLarge, ServiceFault
 from functions_app.models import AccessKey
 
 logger = logging.getLogger("stratus.api")
@@ -81,7 +81,9 @@ class LambdaApiMiddleware:
     def process_exception(self, request, exception):
         if not API_PATH.match(request.path):
             return None
-        if not isinstance(exception, AwsError):
+        # Lambda's own errors and the signature check's; anything else (another service's
+        # error included) is a bug, answered as Lambda's ServiceException.
+        if not isinstance(exception, LambdaError | SignatureError):
             logger.exception("unhandled error in %s %s", request.method, request.path)
             exception = ServiceFault("An internal error occurred; the server log has the details.")
         return error_response(exception, getattr(request, "aws_request_id", None))

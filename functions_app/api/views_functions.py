@@ -11,13 +11,33 @@ from functions_app.api.authorization import ALL, FUNCTION, FUNCTION_UNQUALIFIED,
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import alias_configuration, function_configuration
 from functions_app.arns import function_ref_parse
+from functions_app.errors import AccessDenied
 from functions_app.models import LATEST, CodeArtifact, FunctionVersion
 from functions_app.selectors import alias_get, function_get, qualifier_resolve
 from functions_app.services import functions as function_services
 from functions_app.services import versions as version_services
+from functions_app.services.role_permissions import LAMBDA_SERVICE
+from iam.authorization import operation_denial
 
 CODE_URL_SALT = "stratus.code-location"
 CODE_URL_MAX_AGE = 600  # seconds, as AWS's presigned S3 URL
+
+
+def _role_pass_check(request, fields: dict) -> dict:
+    """Giving a function a role is passing the role to Lambda: the caller needs iam:PassRole on
+    it (with ``iam:PassedToService`` lambda.amazonaws.com), as on AWS. Returns ``fields``."""
+    caller, role = getattr(request, "signed_caller", None), fields.get("Role")
+    if caller is not None and isinstance(role, str):
+        denial = operation_denial(
+            caller,
+            action="iam:PassRole",
+            resource=role,
+            condition_keys={"iam:PassedToService": LAMBDA_SERVICE},
+            request=request,
+        )
+        if denial is not None:
+            raise AccessDenied(denial)
+    return fields
 
 
 def _function_and_qualifier(request, function_name: str):
@@ -27,7 +47,7 @@ def _function_and_qualifier(request, function_name: str):
 
 @lambda_action("lambda:CreateFunction", NEW_FUNCTION)
 def function_create(request):
-    version = function_services.function_create(fields=json_body(request))
+    version = function_services.function_create(fields=_role_pass_check(request, json_body(request)))
     return JsonResponse(function_configuration(version), status=201)
 
 
@@ -79,7 +99,8 @@ def configuration_get(request, function_name: str):
 @lambda_action("lambda:UpdateFunctionConfiguration", FUNCTION_UNQUALIFIED)
 def configuration_update(request, function_name: str):
     function, _ = _function_and_qualifier(request, function_name)
-    version = function_services.function_update_configuration(function=function, fields=json_body(request))
+    fields = _role_pass_check(request, json_body(request))
+    version = function_services.function_update_configuration(function=function, fields=fields)
     return JsonResponse(function_configuration(version))
 
 

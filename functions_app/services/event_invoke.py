@@ -12,6 +12,7 @@ from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceNotFound
 from functions_app.models import LATEST, EventInvokeConfig, Function
 from functions_app.selectors import qualifier_exists_check
+from functions_app.services.role_permissions import destination_check, function_role
 
 RETRY_MIN, RETRY_MAX = 0, 2
 AGE_MIN, AGE_MAX = 60, 21600
@@ -87,6 +88,10 @@ def event_invoke_config_put(
             function_arn(function.name) + ":"
         ):
             raise InvalidParameterValue("You can't specify the function as a destination for itself.")
+    role = function_role(function, qualifier)
+    for side in ("on_success", "on_failure"):
+        if values.get(side):
+            destination_check(role_arn=role, function_name=function.name, destination=values[side])
     with transaction.atomic():
         existing = function.event_invoke_configs.select_for_update().filter(qualifier=qualifier).first()
         if merge and existing is None:

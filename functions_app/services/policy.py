@@ -19,6 +19,7 @@ from functions_app.errors import (
 )
 from functions_app.models import Function, PolicyStatement, new_revision_id
 from functions_app.selectors import qualifier_exists_check
+from iam.policy import Policy, policy_parse
 
 POLICY_MAX_BYTES = 20 * 1024
 _ACTION = re.compile(r"^(lambda:[*]|lambda:[a-zA-Z]+|[*])$")
@@ -69,6 +70,17 @@ def policy_document(function: Function, qualifier: str) -> dict:
     """The function's (or one qualifier's) resource-based policy, as GetPolicy shows it."""
     statements = [row.statement for row in function.policy_statements.filter(qualifier=qualifier)]
     return {"Version": "2012-10-17", "Id": "default", "Statement": statements}
+
+
+def function_resource_policy(function: Function, qualifier: str = "") -> Policy | None:
+    """The function's (or one qualifier's) resource-based policy, parsed for the evaluator;
+    None when it has no statement. Reads ``function.policy_statements.all()``, so a
+    ``prefetch_related("policy_statements")`` serves a whole list of functions in one query."""
+    statements = [row.statement for row in function.policy_statements.all() if row.qualifier == qualifier]
+    if not statements:
+        return None
+    document = {"Version": "2012-10-17", "Id": "default", "Statement": statements}
+    return policy_parse(document, kind="resource", label=function_arn(function.name))
 
 
 def permission_add(*, function: Function, qualifier: str | None, fields: dict[str, Any]) -> dict:

@@ -15,13 +15,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from awsapi.sigv4 import SignedCaller
 from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.models import Function, PolicyStatement
 from functions_app.selectors import qualifier_exists_check
 from functions_app.triggers.models import FunctionUrlConfig
 from iam.authorization import anonymous_allowed, authorize
+from iam.callers import SignedCaller
 from iam.policy import Policy, policy_parse
 
 URL_ID_LENGTH = 32

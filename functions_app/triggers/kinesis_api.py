@@ -32,6 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import RequestDataTooBig
 
 from awsapi.errors import AwsError
 from awsapi.front import Call, Service, on_params
@@ -40,7 +41,6 @@ from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.models import Stream
 
-TARGET_PREFIX = "Kinesis_20131202."
 ON_DEMAND_SHARDS = 4
 ITERATOR_SECONDS = 300
 ITERATOR_SALT = "stratus.kinesis.shard-iterator"
@@ -441,7 +441,9 @@ def _resource(call: Call) -> str:
 
 
 def _translate(error: Exception) -> AwsError | None:
-    """A Stratus service's error (streams) as Kinesis names it."""
+    """A Stratus service's error (streams), or a body too large, as Kinesis names it."""
+    if isinstance(error, RequestDataTooBig):
+        return _invalid("The request body is too large.")
     if isinstance(error, ResourceNotFound):
         return KinesisError("ResourceNotFoundException", error.message)
     if isinstance(error, ResourceConflict):
@@ -461,6 +463,7 @@ def _unknown(operation: str) -> KinesisError:
 KINESIS = Service(
     model_name="kinesis",
     signing_name="kinesis",
+    family=KinesisError,
     operations=on_params(OPERATIONS),
     resource=_resource,
     denied=lambda message: KinesisError("AccessDeniedException", message),

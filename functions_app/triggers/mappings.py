@@ -25,6 +25,7 @@ from django.utils import timezone
 from functions_app.arns import function_arn, function_ref_parse
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.selectors import function_get, qualifier_exists_check
+from functions_app.services.role_permissions import destination_check, function_role, source_check
 from functions_app.triggers.filter_patterns import FilterPatternError, filter_criteria_validate
 from functions_app.triggers.models import EventSourceMapping
 from functions_app.triggers.queues import queue_name_from_arn
@@ -181,6 +182,13 @@ def _starting_position(kind: str, fields: dict) -> dict:
     return config
 
 
+def _on_failure_check(config: dict, *, role: str, function_name: str) -> None:
+    """The role must be allowed to send to a stream mapping's on-failure destination."""
+    destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if destination:
+        destination_check(role_arn=role, function_name=function_name, destination=destination)
+
+
 def mapping_create(*, fields: dict) -> EventSourceMapping:
     kind, source = mapping_kind(fields)
     ref = function_ref_parse(str(fields.get("FunctionName") or ""))
@@ -212,6 +220,9 @@ def mapping_create(*, fields: dict) -> EventSourceMapping:
             f"An event source mapping with {source} and function {function.name} already exists. "
             "Please update or delete the existing mapping."
         )
+    role = function_role(function, ref.qualifier)
+    source_check(role_arn=role, function_name=function.name, kind=kind, source=source)
+    _on_failure_check(config, role=role, function_name=function.name)
     enabled = fields.get("Enabled", True) is not False
     return EventSourceMapping.objects.create(
         function=function,
@@ -240,6 +251,13 @@ def mapping_update(*, mapping: EventSourceMapping, fields: dict) -> EventSourceM
         mapping.function = function_get(ref)
         mapping.qualifier = ref.qualifier or ""
     mapping.config = _config_check(mapping.kind, fields, mapping.config)
+    role = function_role(mapping.function, mapping.qualifier)
+    if fields.get("FunctionName") or fields.get("Enabled"):
+        source_check(
+            role_arn=role, function_name=mapping.function.name, kind=mapping.kind, source=mapping.source
+        )
+    if "DestinationConfig" in fields:
+        _on_failure_check(mapping.config, role=role, function_name=mapping.function.name)
     if "Enabled" in fields and fields["Enabled"] is not None:
         mapping.enabled = bool(fields["Enabled"])
         mapping.state = State.ENABLING if mapping.enabled else State.DISABLING

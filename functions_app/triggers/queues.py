@@ -15,6 +15,7 @@ from awsapi.errors import AwsError
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import QueueSettings, QueueStore
+from iam.authorization import resource_policy
 from iam.errors import MalformedPolicyDocument
 from iam.policy import Policy, policy_parse
 
@@ -172,12 +173,7 @@ def queue_policy(name: str) -> Policy | None:
     that name: the operation answers that)."""
     attributes = Queue.objects.filter(name=name).values_list("attributes", flat=True).first()
     document = (attributes or {}).get("Policy")
-    return _policy_parsed(document, queue_arn(name)) if document else None
-
-
-@lru_cache(maxsize=256)
-def _policy_parsed(document: str, arn: str) -> Policy:
-    return policy_parse(document, kind="resource", label=arn)
+    return resource_policy(document, queue_arn(name))
 
 
 def _redrive_policy_clean(value: str) -> str:

@@ -8,8 +8,9 @@ status botocore's model gives them, so botocore raises its modeled exceptions
 (``sns.exceptions.NotFoundException``, ``InvalidParameterException`` and the rest).
 
 Stratus is one account, so subscriptions are confirmed at once: Subscribe always answers the
-subscription's ARN, never "pending confirmation". Topic attributes and tags given to
-CreateTopic are accepted but not stored (none changes how a Stratus topic behaves), except
+subscription's ARN, never "pending confirmation". Of the attributes given to CreateTopic or
+SetTopicAttributes, ``Policy`` (evaluated on every call), ``DisplayName`` and
+``DeliveryPolicy`` are kept; the rest, and tags, are accepted and ignored, except
 ``FifoTopic=true``, which is refused: Stratus topics are standard topics.
 ``MessageStructure=json`` (a message per protocol) is refused too.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -37,10 +37,6 @@ from functions_app.triggers.models import Subscription, Topic
 from functions_app.triggers.topics import TopicError
 from iam.policy import Policy
 
-logger = logging.getLogger("stratus.api")
-
-API_VERSION = "2010-03-31"
-XML_NAMESPACE = "http://sns.amazonaws.com/doc/2010-03-31/"
 PAGE_SIZE = 100  # SNS's page for ListTopics and ListSubscriptions(ByTopic)
 MAX_BATCH_ENTRIES = 10
 _BATCH_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -71,10 +67,8 @@ def create_topic(params: dict) -> dict:
             "Invalid parameter: Attributes Reason: FifoTopic: Stratus topics are standard topics; "
             "FIFO topics are not supported"
         )
-    topic = topics.topic_create(name=_required(params, "Name"))
-    for name in topics.SETTABLE_ATTRIBUTES:
-        if attributes.get(name) and topic.attributes.get(name) != attributes[name]:
-            topics.topic_attribute_set(topic=topic, name=name, value=attributes[name])
+    given = {name: attributes[name] for name in topics.SETTABLE_ATTRIBUTES if attributes.get(name)}
+    topic = topics.topic_create(name=_required(params, "Name"), attributes=given)
     return {"TopicArn": topics.topic_arn(topic.name)}
 
 
@@ -361,10 +355,7 @@ def _resource_of(call: Call) -> str:
 
 
 def _topic_policy(call: Call, resource: str) -> Policy | None:
-    parts = resource.split(":")
-    return (
-        topics.topic_policy(parts[5]) if len(parts) == 6 and parts[2] == "sns" and parts[5] != "*" else None
-    )
+    return topics.topic_policy(resource)
 
 
 def _malformed(error: AwsError) -> TopicError:
@@ -382,6 +373,7 @@ def _unknown(action: str) -> TopicError:
 SNS = Service(
     model_name="sns",
     signing_name="sns",
+    family=TopicError,
     operations=on_params(OPERATIONS),
     resource=_resource_of,
     resource_policy=_topic_policy,

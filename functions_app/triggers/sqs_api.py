@@ -11,7 +11,6 @@ action, as SQS does); a refusal is SQS's ``AccessDenied``, HTTP 403, in SQS's wo
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from functools import partial
@@ -26,17 +25,7 @@ from functions_app.triggers.queue_store import MessageNotInFlight, ReceiptHandle
 from functions_app.triggers.queues import InvalidParameterValue, QueueError
 from iam.policy import Policy
 
-logger = logging.getLogger("stratus.api")
-
-TARGET_PREFIX = "AmazonSQS."
-CONTENT_TYPE = "application/x-amz-json-1.0"
 _BATCH_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_SYSTEM_ATTRIBUTES = (
-    "SenderId",
-    "SentTimestamp",
-    "ApproximateReceiveCount",
-    "ApproximateFirstReceiveTimestamp",
-)
 
 
 class _Error(QueueError):
@@ -422,6 +411,7 @@ def _unknown(operation: str) -> QueueError:
 SQS = Service(
     model_name="sqs",
     signing_name="sqs",
+    family=QueueError,
     operations={name: partial(_on_request, handler) for name, handler in OPERATIONS.items()},
     resource=_resource,
     resource_policy=_queue_policy,

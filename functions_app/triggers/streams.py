@@ -22,7 +22,7 @@ STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 RECORD_MAX_BYTES = 1024 * 1024
 MAX_SHARDS = 64
 _ARN = re.compile(
-    r"^arn:aws[a-zA-Z-]*:kinesis:[a-z0-9-]+:(?P<account>\d{12}):stream/(?P<name>[A-Za-z0-9_.-]+)$"
+    r"^arn:aws:kinesis:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stream/(?P<name>[A-Za-z0-9_.-]+)$"
 )
 
 
@@ -32,7 +32,8 @@ def stream_arn(name: str) -> str:
 
 def stream_name_from_arn(arn: str) -> str | None:
     match = _ARN.fullmatch(arn or "")
-    if not match or match["account"] != settings.STRATUS_ACCOUNT_ID:
+    # Another region's or account's stream is not this one's, whatever its name.
+    if not match or match["account"] != settings.STRATUS_ACCOUNT_ID or match["region"] != settings.STRATUS_REGION:
         return None
     return match["name"]
 

@@ -35,6 +35,7 @@ from awsapi.shapes import service_model
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.models import Subscription, Topic
+from iam.authorization import resource_policy
 from iam.errors import MalformedPolicyDocument
 from iam.policy import Policy, policy_parse
 
@@ -117,22 +118,28 @@ def subscription_by_arn(arn: str) -> Subscription:
     return subscription
 
 
-def topic_create(*, name: str) -> Topic:
-    """Create a topic; creating one that exists returns it, as SNS does."""
+def topic_create(*, name: str, attributes: dict[str, str] | None = None) -> Topic:
+    """Create a topic with its settable ``attributes``; creating one that exists returns it, as
+    SNS does, unless the attributes differ (which only SetTopicAttributes changes)."""
     if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name):
         if isinstance(name, str) and name.endswith(".fifo"):
             raise TopicError("Invalid parameter: Stratus topics are standard topics; FIFO is not supported")
         raise TopicError(
             "Invalid parameter: Topic Name: must be 1 to 256 alphanumeric characters, hyphens or underscores"
         )
+    attributes = {key: _attribute_check(key, value) for key, value in (attributes or {}).items() if value}
     existing = Topic.objects.filter(name=name).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            return Topic.objects.create(name=name)
-    except IntegrityError:  # created concurrently
-        return Topic.objects.get(name=name)
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return Topic.objects.create(name=name, attributes=attributes)
+        except IntegrityError:  # created concurrently
+            existing = Topic.objects.get(name=name)
+    if any(existing.attributes.get(key) != value for key, value in attributes.items()):
+        raise TopicError(
+            "Invalid parameter: Attributes Reason: Topic already exists with different attributes"
+        )
+    return existing
 
 
 # The attributes SetTopicAttributes stores; the rest of SNS's are computed or not served.
@@ -142,6 +149,15 @@ DISPLAY_NAME_MAX = 100
 
 def topic_attribute_set(*, topic: Topic, name: str, value: str) -> None:
     """Set one of the topic's attributes (an empty value unsets it), checked as SNS checks it."""
+    if value:
+        topic.attributes[name] = _attribute_check(name, value)
+    else:
+        _attribute_check(name, value)
+        topic.attributes.pop(name, None)
+    topic.save(update_fields=["attributes"])
+
+
+def _attribute_check(name: str, value: str) -> str:
     if name not in SETTABLE_ATTRIBUTES:
         raise TopicError(
             f"Invalid parameter: AttributeName: Stratus topics take {', '.join(SETTABLE_ATTRIBUTES)}"
@@ -158,23 +174,19 @@ def topic_attribute_set(*, topic: Topic, name: str, value: str) -> None:
             json.loads(value)
         except ValueError:
             raise TopicError("Invalid parameter: DeliveryPolicy: Invalid JSON") from None
-    if value:
-        topic.attributes[name] = value
-    else:
-        topic.attributes.pop(name, None)
-    topic.save(update_fields=["attributes"])
+    return value
 
 
-def topic_policy(name: str) -> Policy | None:
-    """The parsed access policy set on the topic ``name``; None when none was set."""
+def topic_policy(arn: str) -> Policy | None:
+    """The parsed access policy set on the topic ``arn`` names; None when none was set (or the
+    ARN names no topic of this account and region: the operation answers that)."""
+    parts = _arn_parts(arn)
+    if parts is None or len(parts) != 6:
+        return None
+    name = parts[5]
     attributes = Topic.objects.filter(name=name).values_list("attributes", flat=True).first()
     document = (attributes or {}).get("Policy")
-    return _policy_parsed(document, topic_arn(name)) if document else None
-
-
-@functools.lru_cache(maxsize=256)
-def _policy_parsed(document: str, arn: str) -> Policy:
-    return policy_parse(document, kind="resource", label=arn)
+    return resource_policy(document, topic_arn(name))
 
 
 def default_policy(topic: Topic) -> str:

@@ -14,10 +14,11 @@ from functools import partial
 
 from awsapi.errors import AwsError
 from awsapi.front import Call, Service
-from awsapi.sigv4 import SignedCaller
+from iam import selectors
 from iam.api import policies, reports, sts, users
 from iam.api.wire import Operation
-from iam.errors import AccessDenied, IamError, InvalidAction, ValidationError
+from iam.callers import SignedCaller
+from iam.errors import AccessDenied, IamError, InvalidAction, NoSuchEntity, ValidationError
 from iam.models import iam_arn
 
 # The entity a call names, in the order AWS's IAM resource types are looked for.
@@ -27,15 +28,24 @@ _ENTITIES = (("UserName", "user"), ("RoleName", "role"), ("GroupName", "group"))
 def iam_resource(caller: SignedCaller, action: str, params: dict) -> str:
     """The ARN of the user, group, role or policy an IAM call acts on, else ``*``.
 
-    (Entities are named at the root path here; a policy scoped to a path such as
-    ``user/division/*`` does not match them yet.)"""
+    A named user, group or role is found in the caller's account (one indexed query) so that
+    its ARN carries its real path, and a policy scoped to ``user/division/*`` matches a user
+    created with ``Path="/division/"``. A name not found (CreateUser, or a call about to fail
+    with NoSuchEntity) is placed at the root path, ``/``."""
     # Group membership acts on the group; attaching a policy on the user, group or role it is
     # attached to, as AWS has it.
     if action in ("AddUserToGroup", "RemoveUserFromGroup") and params.get("GroupName"):
-        return iam_arn(caller.account_id, "group", "/", str(params["GroupName"]))
-    for member, kind in _ENTITIES:
-        if params.get(member):
-            return iam_arn(caller.account_id, kind, "/", str(params[member]))
+        named = ("group", str(params["GroupName"]))
+    else:
+        named = next(((kind, str(params[member])) for member, kind in _ENTITIES if params.get(member)), None)
+    if named is not None:
+        kind, name = named
+        lookup = {"user": selectors.user_get, "group": selectors.group_get, "role": selectors.role_get}
+        try:
+            path = lookup[kind](account_id=caller.account_id, name=name).path
+        except NoSuchEntity:
+            path = "/"
+        return iam_arn(caller.account_id, kind, path, name)
     if params.get("PolicyArn"):
         return str(params["PolicyArn"])
     if (
@@ -68,6 +78,7 @@ def _internal() -> IamError:
 IAM = Service(
     model_name="iam",
     signing_name="iam",
+    family=IamError,
     operations={
         name: partial(_on_caller, handler)
         for name, handler in {**users.OPERATIONS, **policies.OPERATIONS, **reports.OPERATIONS}.items()
@@ -82,8 +93,10 @@ IAM = Service(
 STS = Service(
     model_name="sts",
     signing_name="sts",
+    family=IamError,
     operations={name: partial(_on_caller, handler) for name, handler in sts.OPERATIONS.items()},
-    resource=lambda call: None,
+    resource=lambda call: "*",
+    authorizes_itself=True,
     denied=AccessDenied,
     unknown=_unknown("STS"),
     malformed=_malformed,

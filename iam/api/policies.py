@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from django.db.models import Count, Q
 
-from awsapi.sigv4 import SignedCaller
 from iam import managed, selectors, services
 from iam.api.wire import caller_account, page, quoted, required
+from iam.callers import SignedCaller
 from iam.errors import NoSuchEntity, ValidationError
 from iam.models import Group, IamUser, InlinePolicy, ManagedPolicy, PolicyAttachment, Role
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from awsapi.sigv4 import SignedCaller
 from iam import selectors
 from iam.api.policies import aws_policy_shape, policy_shape, role_shape
 from iam.api.users import group_shape, user_shape
 from iam.api.wire import quoted, required
+from iam.callers import SignedCaller
 from iam.errors import InvalidInput, NoSuchEntity
 from iam.models import Group, IamUser, ManagedPolicy, PolicyAttachment, Role
 from iam.policy import policy_parse

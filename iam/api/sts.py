@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from awsapi.sigv4 import SignedCaller
 from iam import selectors, services
 from iam.api.wire import required
+from iam.callers import SignedCaller
 from iam.errors import AccessDenied, NoSuchEntity
 from iam.models import assumed_role_arn
 from iam.policy import policy_parse

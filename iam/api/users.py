@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from awsapi.sigv4 import SignedCaller
 from functions_app.models import AccessKey
 from iam import selectors, services
 from iam.api.wire import caller_account, page, required
+from iam.callers import SignedCaller
 from iam.errors import ValidationError
 from iam.models import Group, IamUser
 

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from awsapi.sigv4 import SignedCaller
 from iam import selectors, services
+from iam.callers import SignedCaller
 from iam.errors import ValidationError
 from iam.models import Account
 

@@ -25,11 +25,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from awsapi.sigv4 import SignedCaller
 from iam import services
 from iam.api.front import iam_resource
 from iam.audit import audit_record, audit_worthy
 from iam.authorization import authorize
+from iam.callers import SignedCaller
 from iam.errors import IamError, NoSuchEntity
 from iam.models import Account, user_principal
 

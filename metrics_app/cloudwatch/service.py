@@ -37,6 +37,7 @@ def _malformed(error: AwsError) -> CloudWatchError:
 CLOUDWATCH = Service(
     model_name="cloudwatch",
     signing_name="monitoring",
+    family=CloudWatchError,
     operations=on_params(OPERATIONS),
     resource=lambda call: "*",
     action=lambda operation: f"cloudwatch:{operation}",

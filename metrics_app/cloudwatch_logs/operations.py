@@ -23,7 +23,7 @@ Params = dict[str, Any]
 _DESCRIBE_LIMIT = 50
 _EVENTS_LIMIT = 10_000
 _GROUP_ARN = re.compile(
-    r"arn:aws[a-zA-Z-]*:logs:[a-z0-9-]*:(?P<account>\d{12}):log-group:(?P<name>[^:]+)(:\*)?"
+    r"arn:aws:logs:(?P<region>[a-z0-9-]*):(?P<account>\d{12}):log-group:(?P<name>[^:]+)(:\*)?"
 )
 
 
@@ -44,7 +44,9 @@ def _group_name_from_identifier(identifier: str) -> str | None:
     match = _GROUP_ARN.fullmatch(identifier)
     if not match:
         raise InvalidParameter(f"{identifier!r} is neither a log group name nor a log group ARN.")
-    return match["name"] if match["account"] == settings.STRATUS_ACCOUNT_ID else None
+    # Another region's or account's group is not this one's, whatever its name.
+    local = match["account"] == settings.STRATUS_ACCOUNT_ID and match["region"] == settings.STRATUS_REGION
+    return match["name"] if local else None
 
 
 def _group(params: Params) -> LogGroup:

@@ -39,6 +39,7 @@ def _malformed(error: AwsError) -> AwsError:
 LOGS = Service(
     model_name="logs",
     signing_name="logs",
+    family=LogsError,
     operations=on_params(OPERATIONS),
     resource=_resource,
     denied=AccessDenied,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import redis
 
 from functions_app.errors import LambdaError, TooManyRequests
+from functions_app.services import role_permissions
 from functions_app.triggers.models import EventSourceMapping
 
 logger = logging.getLogger("stratus.pollers")
@@ -81,6 +82,22 @@ def mapping_load(mapping_id) -> EventSourceMapping | None:
     if mapping is None or not mapping.enabled:
         return None
     return mapping
+
+
+# How often a poller whose role may not read its source asks again.
+ROLE_RECHECK_SECONDS = 5
+
+
+def source_denial(mapping: EventSourceMapping) -> str | None:
+    """Why the function's role may not read the mapping's source now (the poller then reads
+    nothing and says so in LastProcessingResult), or None."""
+    try:
+        role = role_permissions.function_role(mapping.function, mapping.qualifier)
+    except LambdaError as error:
+        return error.message
+    return role_permissions.source_denial(
+        role_arn=role, function_name=mapping.function.name, kind=mapping.kind, source=mapping.source
+    )
 
 
 _last_results: dict[str, tuple[str, float]] = {}

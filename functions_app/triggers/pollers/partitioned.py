@@ -34,6 +34,7 @@ from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.filter_patterns import patterns_match
 from functions_app.triggers.pollers import windows
 from functions_app.triggers.pollers.base import (
+    ROLE_RECHECK_SECONDS,
     BatchOutcome,
     backoff,
     batch_invoke,
@@ -41,7 +42,9 @@ from functions_app.triggers.pollers.base import (
     iso_now,
     mapping_load,
     on_failure_send,
+    result_note,
     sleep_unless,
+    source_denial,
 )
 
 
@@ -93,6 +96,12 @@ def run(mapping_id, source: PartitionSource, stop) -> None:
         mapping = mapping_load(mapping_id)
         if mapping is None:
             return
+        denial = source_denial(mapping)
+        if denial is not None:
+            result_note(mapping_id, f"PROBLEM: {denial}")
+            if sleep_unless(stop, ROLE_RECHECK_SECONDS):
+                return
+            continue
         batch = _read_batch(source, mapping.config, stop)
         windowed = bool(mapping.config.get("TumblingWindowInSeconds"))
         if not batch:

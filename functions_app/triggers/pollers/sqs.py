@@ -14,10 +14,13 @@ from django.conf import settings
 from functions_app.triggers import queues
 from functions_app.triggers.filter_patterns import patterns_match, sqs_filter_view
 from functions_app.triggers.pollers.base import (
+    ROLE_RECHECK_SECONDS,
     batch_invoke,
     batch_item_failures,
     mapping_load,
+    result_note,
     sleep_unless,
+    source_denial,
 )
 from functions_app.triggers.queue_store import ReceivedMessage
 
@@ -86,6 +89,12 @@ def run(mapping_id, unit: str, stop) -> None:
             if sleep_unless(stop, 5):
                 return
             continue
+        denial = source_denial(mapping)
+        if denial is not None:
+            result_note(mapping_id, f"PROBLEM: {denial}")
+            if sleep_unless(stop, ROLE_RECHECK_SECONDS):
+                return
+            continue
         queue_settings = queues.queue_settings(queue)
         batch = _batch(
             store,
@@ -95,6 +104,11 @@ def run(mapping_id, unit: str, stop) -> None:
             stop=stop,
         )
         if not batch:
+            continue
+        if source_denial(mapping_load(mapping_id) or mapping) is not None:
+            # The role lost its permission while this receive waited: hand the messages back.
+            for message in batch:
+                store.change_visibility(queue_settings, message.receipt_handle, 0)
             continue
         records = [sqs_record(message, arn=mapping.source) for message in batch]
         patterns = _patterns(mapping)
