@@ -7,7 +7,8 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from dashboard.health import health_report
-from functions_app.web.access import viewer_required
+from functions_app.models import Function
+from functions_app.web.access import EVERY_FUNCTION, VIEW, functions_visible, permitted, viewer_required
 from metrics_app.models import InvocationRecord, MetricPoint
 
 
@@ -16,10 +17,12 @@ def healthz(request):
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 
-def _top(metric: str, since: datetime) -> list[dict]:
+def _top(metric: str, since: datetime, functions: list[str] | None) -> list[dict]:
+    points = MetricPoint.objects.filter(period=60, metric=metric, resource="", timestamp__gte=since)
+    if functions is not None:
+        points = points.filter(function_name__in=functions)
     return list(
-        MetricPoint.objects.filter(period=60, metric=metric, resource="", timestamp__gte=since)
-        .exclude(function_name="")
+        points.exclude(function_name="")
         .values("function_name")
         .annotate(total=Sum("sum"))
         .filter(total__gt=0)
@@ -29,13 +32,23 @@ def _top(metric: str, since: datetime) -> list[dict]:
 
 @viewer_required
 def home(request):
+    """The overview. Someone who may see every function gets the account's charts; anyone
+    else only the functions they may see, without the account-wide totals."""
     since = datetime.now(UTC) - timedelta(hours=1)
+    account_wide = permitted(request, VIEW, EVERY_FUNCTION)
+    functions = None
+    errors = InvocationRecord.objects.exclude(outcome="success")
+    if not account_wide:
+        visible = functions_visible(request, Function.objects.prefetch_related("policy_statements"))
+        functions = [function.name for function in visible]
+        errors = errors.filter(function_name__in=functions)
     return render(
         request,
         "home.html",
         {
-            "busiest": _top("Invocations", since),
-            "failing": _top("Errors", since),
-            "recent_errors": InvocationRecord.objects.exclude(outcome="success").order_by("-started_at")[:10],
+            "account_wide": account_wide,
+            "busiest": _top("Invocations", since, functions),
+            "failing": _top("Errors", since, functions),
+            "recent_errors": errors.order_by("-started_at")[:10],
         },
     )

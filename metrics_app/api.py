@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 
 from functions_app.errors import InvalidParameterValue
+from functions_app.models import Function
 from functions_app.runtime.redis_client import redis_client
+from functions_app.web.access import EVERY_FUNCTION, VIEW, permitted
 from metrics_app.catalog import METRICS
 from metrics_app.selectors import BadQuery, SeriesQuery, metric_series, statistic_check
 from metrics_app.storage import seconds_read
@@ -29,6 +32,15 @@ def _moment(raw: str | None, default: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _scope_check(request, function_name: str) -> None:
+    """One function's series needs view_function on it; the account's, or a name no function
+    has now (a deleted function's history), on every function."""
+    function = Function.objects.filter(name=function_name).first() if function_name else None
+    if not permitted(request, VIEW, function or EVERY_FUNCTION):
+        scope = f"on {function_name}" if function is not None else "on every function"
+        raise PermissionDenied(f"You need the {VIEW} permission {scope}.")
+
+
 def metrics(request):
     metric = request.GET.get("metric", "Invocations")
     if metric not in METRICS:
@@ -45,6 +57,7 @@ def metrics(request):
     if start >= end:
         raise InvalidParameterValue("start must be before end.")
     function = request.GET.get("function", "")
+    _scope_check(request, function)
     qualifier = request.GET.get("qualifier", "")
     body = {
         "metric": metric,

@@ -1,8 +1,9 @@
 """Websocket consumers: live metrics, log tail and invocation feed, per function or account-wide.
 
 ``/ws/functions/<name>/`` streams one function's metric points, log lines and new
-invocations; ``/ws/account/`` streams the account's. A connection needs a signed-in
-user (the session cookie) that may see the function.
+invocations, to a signed-in user (the session cookie) who may see that function;
+``/ws/account/`` streams the account's, to one who may see every function (it names them
+all). The close codes: 4401 not signed in, 4403 not allowed, 4404 no such function.
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from functions_app.models import Function
+from functions_app.web.access import EVERY_FUNCTION, VIEW
 from metrics_app.live import ACCOUNT_GROUP, function_group
 
-
-@database_sync_to_async
-def _function_exists(name: str) -> bool:
-    from functions_app.models import Function
-
-    return Function.objects.filter(name=name).exists()
+NOT_SIGNED_IN, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -26,19 +24,19 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=NOT_SIGNED_IN)
             return
-        if not await database_sync_to_async(user.has_perm)("functions_app.view_function"):
-            await self.close(code=4403)
+        group, refusal = await database_sync_to_async(self.group_for)(user)
+        if refusal:
+            await self.close(code=refusal)
             return
-        self.group = await self.group_for_scope()
-        if not self.group:
-            await self.close(code=4404)
-            return
+        self.group = group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
-    async def group_for_scope(self) -> str:
+    def group_for(self, user) -> tuple[str, int]:
+        """The group this connection joins, or a close code; runs in a thread (it reads the
+        database)."""
         raise NotImplementedError
 
     async def disconnect(self, code):
@@ -64,11 +62,21 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
 
 
 class FunctionLiveConsumer(_LiveConsumer):
-    async def group_for_scope(self) -> str:
-        name = self.scope["url_route"]["kwargs"]["name"]
-        return function_group(name) if await _function_exists(name) else ""
+    def group_for(self, user) -> tuple[str, int]:
+        # As on the dashboard: someone who may see no function learns nothing, not even
+        # whether this one exists.
+        if not user.has_perm(VIEW):
+            return "", FORBIDDEN
+        function = Function.objects.filter(name=self.scope["url_route"]["kwargs"]["name"]).first()
+        if function is None:
+            return "", NOT_FOUND
+        if not user.has_perm(VIEW, function):
+            return "", FORBIDDEN
+        return function_group(function.name), 0
 
 
 class AccountLiveConsumer(_LiveConsumer):
-    async def group_for_scope(self) -> str:
-        return ACCOUNT_GROUP
+    def group_for(self, user) -> tuple[str, int]:
+        if not user.has_perm(VIEW, EVERY_FUNCTION):
+            return "", FORBIDDEN
+        return ACCOUNT_GROUP, 0

@@ -9,6 +9,7 @@ from django.http import JsonResponse
 
 from functions_app.errors import InvalidParameterValue, ResourceNotFound
 from functions_app.selectors import function_get
+from functions_app.web.access import VIEW, function_check
 from metrics_app.models import InvocationRecord, LogEvent
 
 PAGE_MAX = 200
@@ -103,7 +104,8 @@ def invocation_detail(request, request_id: str):
     runs = list(InvocationRecord.objects.filter(request_id=request_id).order_by("started_at", "attempt"))
     if not runs:
         raise ResourceNotFound(f"No invocation {request_id} (it may be older than the history's retention).")
-    function_get(runs[0].function_name)  # the function must still exist
+    # The function must still exist, and the caller may see it.
+    function_check(request, function_get(runs[0].function_name), VIEW)
     window = timedelta(minutes=15)
     logs = LogEvent.objects.filter(
         request_id=request_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -23,7 +24,7 @@ from functions_app.runtime import events as event_state
 from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import function_get
 from functions_app.services.events import failed_deliveries_redrive, failed_events_redrive
-from functions_app.web.access import CHANGE, VIEW
+from functions_app.web.access import EVERY_FUNCTION, VIEW, function_check, method_permission, permitted
 
 
 def _csrf_ok(request) -> bool:
@@ -31,31 +32,42 @@ def _csrf_ok(request) -> bool:
     return check.process_view(request, None, (), {}) is None
 
 
-def api_v1(**handlers):
-    """Authenticate (session or SigV4), dispatch on method, and render errors as JSON."""
+def api_v1(*, handler_checks_function: bool = False, **handlers):
+    """Authenticate (session or SigV4), authorize, dispatch on method, and render errors as JSON.
+
+    Reading needs ``view_function``, anything else ``change_function`` (``access``), judged
+    for a signed request on its caller as for a session on its user. A route naming a
+    function in its path (``function_name``) needs it on that function; with
+    ``handler_checks_function``, on some function here and on the one the handler finds
+    there (``function_check``); any other route spans the account (queues, streams, topics)
+    and needs it on every function."""
 
     @csrf_exempt
     def view(request, *args, **kwargs):
         try:
-            if request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
-                request.user = caller_verify(request).user
+            signed = request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256")
+            if signed:
+                request.signed_caller = caller_verify(request)
+                request.user = request.signed_caller.user
             elif not request.user.is_authenticated:
                 return JsonResponse(
                     {"error": "Sign in, or sign the request with an access key (SigV4)."}, status=401
                 )
-            else:
-                # Dashboard sessions carry the user's permissions: reading needs view_function,
-                # changing (redrive) change_function, as on the dashboard's pages.
-                reading = request.method in ("GET", "HEAD", "OPTIONS")
-                needed = VIEW if reading else CHANGE
-                if not request.user.has_perm(needed):
-                    return JsonResponse({"error": f"You need the {needed} permission."}, status=403)
-                if not reading and not _csrf_ok(request):
-                    return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
+            needed = method_permission(request)
+            per_function = handler_checks_function or "function_name" in kwargs
+            if not permitted(request, needed, None if per_function else EVERY_FUNCTION):
+                what = "" if per_function else " on every function"
+                return JsonResponse({"error": f"You need the {needed} permission{what}."}, status=403)
+            if not signed and needed != VIEW and not _csrf_ok(request):
+                return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
+            if "function_name" in kwargs:
+                function_check(request, function_get(kwargs["function_name"]), needed)
             handler = handlers.get(request.method)
             if handler is None:
                 raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")
             return handler(request, *args, **kwargs)
+        except PermissionDenied as refusal:
+            return JsonResponse({"error": str(refusal)}, status=403)
         except AwsError as error:
             return error_response(error)
 

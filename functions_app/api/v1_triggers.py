@@ -17,6 +17,7 @@ from functions_app.selectors import function_get
 from functions_app.triggers import queues, schedules, streams, topics
 from functions_app.triggers.models import Queue, Schedule, Stream, Topic
 from functions_app.triggers.schedule_expressions import schedule_describe, schedule_parse
+from functions_app.web.access import CHANGE, function_check, functions_visible, method_permission
 
 
 def translated(handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -257,10 +258,17 @@ def _schedule_get(name: str) -> Schedule:
 
 @translated
 def schedule_list(request):
-    found = Schedule.objects.select_related("function")
+    """The schedules of the functions the caller may see."""
+    found = Schedule.objects.select_related("function").prefetch_related("function__policy_statements")
     if request.GET.get("function"):
         found = found.filter(function__name=request.GET["function"])
-    return JsonResponse({"schedules": [_schedule_shape(schedule) for schedule in found[:500]]})
+    found = list(found[:500])
+    visible = {
+        function.pk for function in functions_visible(request, {schedule.function for schedule in found})
+    }
+    return JsonResponse(
+        {"schedules": [_schedule_shape(schedule) for schedule in found if schedule.function_id in visible]}
+    )
 
 
 @translated
@@ -269,7 +277,7 @@ def schedule_create(request):
     ref = function_ref_parse(str(body.get("function") or ""))
     schedule = schedules.schedule_create(
         name=str(body.get("name") or ""),
-        function=function_get(ref),
+        function=function_check(request, function_get(ref), CHANGE),
         qualifier=ref.qualifier or body.get("qualifier") or "",
         expression=str(body.get("expression") or ""),
         time_zone=str(body.get("timeZone") or "UTC"),
@@ -293,6 +301,7 @@ _SCHEDULE_FIELDS = {
 @translated
 def schedule_detail(request, name: str):
     schedule = _schedule_get(name)
+    function_check(request, schedule.function, method_permission(request))
     if request.method == "DELETE":
         schedules.schedule_delete(schedule=schedule)
         return HttpResponse(status=204)

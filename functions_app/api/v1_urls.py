@@ -1,3 +1,6 @@
+"""``/api/v1/``'s routes. ``api_v1`` authorizes each (see its docstring): routes without a
+``function_name`` that still concern one function check it in their handler."""
+
 from django.urls import path
 
 from functions_app.api import v1
@@ -7,13 +10,17 @@ from metrics_app import history
 
 urlpatterns = [
     path("openapi.json", v1.openapi, name="api-v1-openapi"),
-    path("metrics", v1.api_v1(GET=metrics_api.metrics), name="api-v1-metrics"),
+    path("metrics", v1.api_v1(GET=metrics_api.metrics, handler_checks_function=True), name="api-v1-metrics"),
     path(
         "functions/<str:function_name>/invocations",
         v1.api_v1(GET=history.invocations),
         name="api-v1-invocations",
     ),
-    path("invocations/<str:request_id>", v1.api_v1(GET=history.invocation_detail), name="api-v1-invocation"),
+    path(
+        "invocations/<str:request_id>",
+        v1.api_v1(GET=history.invocation_detail, handler_checks_function=True),
+        name="api-v1-invocation",
+    ),
     path(
         "functions/<str:function_name>/async-events",
         v1.api_v1(GET=v1.async_events),
@@ -76,10 +83,19 @@ urlpatterns = [
         v1.api_v1(POST=trig.topic_failed_deliveries_redrive),
         name="api-v1-topic-failed-deliveries-redrive",
     ),
-    path("schedules", v1.api_v1(GET=trig.schedule_list, POST=trig.schedule_create), name="api-v1-schedules"),
+    path(
+        "schedules",
+        v1.api_v1(GET=trig.schedule_list, POST=trig.schedule_create, handler_checks_function=True),
+        name="api-v1-schedules",
+    ),
     path(
         "schedules/<str:name>",
-        v1.api_v1(GET=trig.schedule_detail, PUT=trig.schedule_detail, DELETE=trig.schedule_detail),
+        v1.api_v1(
+            GET=trig.schedule_detail,
+            PUT=trig.schedule_detail,
+            DELETE=trig.schedule_detail,
+            handler_checks_function=True,
+        ),
         name="api-v1-schedule",
     ),
 ]

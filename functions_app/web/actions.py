@@ -15,7 +15,7 @@ from functions_app.models import LATEST, Function
 from functions_app.selectors import alias_get, version_get
 from functions_app.services import concurrency, event_invoke, functions, versions
 from functions_app.services.artifacts import artifact_read
-from functions_app.web.access import editor_required, function_for
+from functions_app.web.access import CHANGE, editor_required, function_for
 from functions_app.web.blueprints import zip_replace
 from functions_app.web.pages import function_detail
 
@@ -182,7 +182,7 @@ ACTIONS = {
 @require_POST
 @editor_required
 def function_action(request, name: str):
-    function = function_for(name)
+    function = function_for(request, name, CHANGE)
     action = request.POST.get("action", "")
     if action == "delete":
         if request.POST.get("confirm") != function.name:

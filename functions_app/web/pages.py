@@ -19,7 +19,15 @@ from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_read
 from functions_app.services.execution_role import execution_roles_available
 from functions_app.services.functions import function_create, function_create_with_basic_role
-from functions_app.web.access import editor_required, function_for, viewer_required
+from functions_app.web.access import (
+    CHANGE,
+    EVERY_FUNCTION,
+    account_editor_required,
+    function_for,
+    functions_visible,
+    permitted,
+    viewer_required,
+)
 from functions_app.web.blueprints import blueprint, zip_files, zip_text_files
 from functions_app.web.triggers import function_triggers
 from iam.web.function_permissions import function_permissions
@@ -77,7 +85,11 @@ def function_list(request):
     versions = FunctionVersion.objects.filter(version=LATEST).select_related("function", "code")
     if query:
         versions = versions.filter(Q(function__name__icontains=query) | Q(description__icontains=query))
-    versions = list(versions.order_by("function__name"))
+    versions = list(versions.order_by("function__name").prefetch_related("function__policy_statements"))
+    visible = {
+        function.pk for function in functions_visible(request, (version.function for version in versions))
+    }
+    versions = [version for version in versions if version.function.pk in visible]
     stats = _last_hour_totals([version.function.name for version in versions])
     if sort == "modified":
         versions.sort(key=lambda v: v.last_modified, reverse=True)
@@ -91,7 +103,17 @@ def function_list(request):
         {"version": version, "sparkline": lines[version.function.name], **stats[version.function.name]}
         for version in page
     ]
-    return render(request, "functions/list.html", {"rows": rows, "query": query, "sort": sort, "page": page})
+    return render(
+        request,
+        "functions/list.html",
+        {
+            "rows": rows,
+            "query": query,
+            "sort": sort,
+            "page": page,
+            "can_create": permitted(request, CHANGE, EVERY_FUNCTION),
+        },
+    )
 
 
 def _create_form(request, *, values: dict, error: LambdaError | None = None, status: int = 200):
@@ -127,7 +149,7 @@ def _error_field(error: LambdaError | None) -> str | None:
     return None
 
 
-@editor_required
+@account_editor_required
 def function_new(request):
     values = {
         "runtime": next(iter(available_runtimes())),
@@ -175,13 +197,14 @@ def function_new(request):
 
 @viewer_required
 def function_detail(request, name: str, *, form_errors: dict | None = None, status: int = 200):
-    function = function_for(name)
+    function = function_for(request, name)
     tab = request.GET.get("tab", "code")
     if tab not in TABS:
         tab = "code"
     latest = version_get(function, LATEST)
     context = {
         "function": function,
+        "can_change": permitted(request, CHANGE, function),
         "latest": latest,
         "tab": tab,
         "tabs": TABS,
@@ -238,7 +261,7 @@ def function_detail(request, name: str, *, form_errors: dict | None = None, stat
 
 @viewer_required
 def invocation_page(request, name: str, request_id: str):
-    function = function_for(name)
+    function = function_for(request, name)
     runs = list(
         InvocationRecord.objects.filter(function_name=function.name, request_id=request_id).order_by(
             "started_at"
@@ -276,7 +299,7 @@ def invocation_page(request, name: str, request_id: str):
 
 @viewer_required
 def function_download(request, name: str):
-    latest = version_get(function_for(name), LATEST)
+    latest = version_get(function_for(request, name), LATEST)
     response = HttpResponse(artifact_read(latest.code), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{latest.function.name}.zip"'
     return response

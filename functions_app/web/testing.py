@@ -13,7 +13,7 @@ from functions_app.models import TestEvent
 from functions_app.runtime.logs import LOG_TAIL_BYTES
 from functions_app.services.events import event_accept
 from functions_app.services.invoke import invocation_target, invoke_sync
-from functions_app.web.access import editor_required, function_for
+from functions_app.web.access import CHANGE, editor_required, function_for
 
 
 def _payload(text: str) -> bytes:
@@ -31,7 +31,7 @@ def _error(error: LambdaError) -> JsonResponse:
 @require_POST
 @editor_required
 def test_invoke(request, name: str):
-    function = function_for(name)
+    function = function_for(request, name, CHANGE)
     try:
         payload = _payload(request.POST.get("event", ""))
         target = invocation_target(function, request.POST.get("qualifier") or None)
@@ -70,7 +70,7 @@ def test_invoke(request, name: str):
 @require_POST
 @editor_required
 def test_event_save(request, name: str):
-    function = function_for(name)
+    function = function_for(request, name, CHANGE)
     event_name = request.POST.get("name", "").strip()
     try:
         if not event_name or len(event_name) > 100:
@@ -87,6 +87,6 @@ def test_event_save(request, name: str):
 @require_POST
 @editor_required
 def test_event_delete(request, name: str):
-    function = function_for(name)
+    function = function_for(request, name, CHANGE)
     deleted, _ = TestEvent.objects.filter(function=function, name=request.POST.get("name", "")).delete()
     return JsonResponse({"deleted": bool(deleted)})

@@ -4,7 +4,9 @@ page.
 
 Every form posts an ``action``; each action calls one trigger service, the same one the APIs
 call, and a service's refusal comes back as a flash message on the page the form was on.
-Viewing needs ``view_function``, every change ``change_function`` (``access``).
+A function's triggers need ``view_function`` on it to see and ``change_function`` on it to
+change; the queues, topics and streams page spans the account, so it needs them on every
+function (``access``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from functions_app.models import Function
 from functions_app.services import policy
 from functions_app.triggers import function_urls, mappings, queues, schedules, streams, topics
 from functions_app.triggers.models import FunctionUrlConfig, Queue, Stream, Subscription, Topic
-from functions_app.web.access import editor_required, function_for, viewer_required
+from functions_app.web.access import (
+    CHANGE,
+    EVERY_FUNCTION,
+    account_editor_required,
+    account_viewer_required,
+    editor_required,
+    function_for,
+    permitted,
+)
 
 # The trigger services' refusals; each carries its reason, for people, in ``message``.
 SERVICE_ERRORS = (LambdaError, queues.QueueError, topics.TopicError, schedules.ScheduleError)
@@ -266,7 +276,7 @@ def _unknown(action: str) -> HttpResponseBadRequest:
 @require_POST
 @editor_required
 def function_trigger_action(request, name: str):
-    function = function_for(name)
+    function = function_for(request, name, CHANGE)
     action = request.POST.get("action", "")
     if action not in FUNCTION_ACTIONS:
         return _unknown(action)
@@ -370,7 +380,7 @@ RESOURCE_ACTIONS: dict[str, tuple[str, Callable]] = {
 }
 
 
-@viewer_required
+@account_viewer_required
 def triggers_page(request):
     queue_rows = []
     for queue in Queue.objects.all()[:LISTED_MAX]:
@@ -395,12 +405,17 @@ def triggers_page(request):
     return render(
         request,
         "triggers/index.html",
-        {"queue_rows": queue_rows, "stream_rows": stream_rows, "topics": topic_list},
+        {
+            "queue_rows": queue_rows,
+            "stream_rows": stream_rows,
+            "topics": topic_list,
+            "can_change": permitted(request, CHANGE, EVERY_FUNCTION),
+        },
     )
 
 
 @require_POST
-@editor_required
+@account_editor_required
 def trigger_action(request):
     action = request.POST.get("action", "")
     if action not in RESOURCE_ACTIONS:

@@ -9,6 +9,7 @@ document.querySelectorAll("textarea.code[data-filename]").forEach((area) => {
     indentUnit: extension === "py" ? 4 : 2,
     extraKeys: { Tab: (cm) => cm.replaceSelection(" ".repeat(cm.getOption("indentUnit"))) },
     viewportMargin: Infinity,
+    readOnly: area.readOnly,
   });
   area.closest("form").addEventListener("submit", () => editor.save());
   area.editor = editor;
