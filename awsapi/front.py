@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from botocore.model import ServiceModel
+from botocore.model import OperationModel, ServiceModel
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
@@ -31,6 +31,7 @@ from iam.audit import audit_record, audit_worthy
 from iam.authorization import evaluates, operation_denial
 from iam.callers import SignedCaller
 from iam.policy import Policy
+from iam.tenancy import acting_in
 
 logger = logging.getLogger("stratus.api")
 
@@ -158,27 +159,36 @@ def serve(request: HttpRequest, service: Service, protocol: Protocol, operation:
         except (SerializationException, ValidationException) as error:
             raise service.malformed(error) from None
         call = Call(request=request, caller=caller, operation=operation, params=params)
-        action = service.action_of(operation)
-        resource = _authorize(service, call, action)
-        audited = resource is not None and audit_worthy(action)
-        try:
-            response = protocol.success(service, model, handler(call), request_id)
-        except Exception as error:
-            if audited:
-                status = (_answer(service, error) or service.internal()).status
-                audit_record(
-                    caller, action=action, resource=resource, allowed=True, status=status, request=request
-                )
-            raise
-        if audited:
-            audit_record(caller, action=action, resource=resource, allowed=True, status=200, request=request)
-        return response
+        with acting_in(caller.account_id):
+            return _call(service, protocol, model, handler, call, request_id)
     except Exception as error:
         answer = _answer(service, error)
         if answer is None:
             logger.exception("%s %s failed", service.model.service_id, operation)
             answer = service.internal()
         return protocol.failure(service, answer, request_id)
+
+
+def _call(
+    service: Service, protocol: Protocol, model: OperationModel, handler: Handler, call: Call, request_id: str
+) -> HttpResponse:
+    """Authorize ``call``, make it, audit it and answer it."""
+    caller, request = call.caller, call.request
+    action = service.action_of(call.operation)
+    resource = _authorize(service, call, action)
+    audited = resource is not None and audit_worthy(action)
+    try:
+        response = protocol.success(service, model, handler(call), request_id)
+    except Exception as error:
+        if audited:
+            status = (_answer(service, error) or service.internal()).status
+            audit_record(
+                caller, action=action, resource=resource, allowed=True, status=status, request=request
+            )
+        raise
+    if audited:
+        audit_record(caller, action=action, resource=resource, allowed=True, status=200, request=request)
+    return response
 
 
 def _answer(service: Service, error: Exception) -> AwsError | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from functions_app.errors import InvalidParameterValue, ResourceNotFound, ValidationFailed
+from iam.tenancy import current_account
 
 _FULL_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
@@ -23,10 +24,13 @@ _NAME = re.compile(r"^(?P<name>[a-zA-Z0-9-_]+)(?::(?P<qualifier>[a-zA-Z0-9-_$]+)
 class FunctionRef:
     name: str
     qualifier: str | None
+    account: str | None = None  # the account an ARN named; None for a bare name
 
 
-def function_arn(name: str, qualifier: str | None = None) -> str:
-    arn = f"arn:aws:lambda:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:function:{name}"
+def function_arn(name: str, qualifier: str | None = None, *, account: str | None = None) -> str:
+    """A function's ARN in ``account``: the request's (iam.tenancy), else the install's."""
+    account = account or current_account() or settings.STRATUS_ACCOUNT_ID
+    arn = f"arn:aws:lambda:{settings.STRATUS_REGION}:{account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
 
 
@@ -50,8 +54,8 @@ def function_ref_parse(identifier: str, *, qualifier: str | None = None) -> Func
         )
     groups = match.groupdict()
     account, region = groups.get("account"), groups.get("region")
-    # Another account's or region's function is not one of these, whatever its name.
-    if (account and account != settings.STRATUS_ACCOUNT_ID) or (region and region != settings.STRATUS_REGION):
+    # Another region's function is not one of these, whatever its name.
+    if region and region != settings.STRATUS_REGION:
         raise ResourceNotFound(f"Function not found: {identifier}")
     name = groups["name"]
     if len(name) > 64:
@@ -64,4 +68,4 @@ def function_ref_parse(identifier: str, *, qualifier: str | None = None) -> Func
         raise InvalidParameterValue(
             "The derived qualifier from the function name does not match the specified qualifier."
         )
-    return FunctionRef(name=name, qualifier=embedded or qualifier or None)
+    return FunctionRef(name=name, qualifier=embedded or qualifier or None, account=account)

@@ -14,7 +14,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from functions_app.arns import function_arn
 from functions_app.fields import EncryptedJSONField
+from iam.models import default_account_id
 
 LATEST = "$LATEST"
 
@@ -45,6 +47,8 @@ class Function(models.Model):
     """What all versions of a function share: its name, tags, concurrency and policy."""
 
     name = models.CharField(max_length=64, unique=True)
+    # The account that owns it (iam.Account's id); see iam/tenancy.py.
+    account_id = models.CharField(max_length=12, default=default_account_id, db_index=True)
     tags = models.JSONField(default=dict, blank=True)
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
     # Invocation history keeps request and response payloads unless the function's are sensitive.
@@ -59,6 +63,10 @@ class Function(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def arn(self, qualifier: str | None = None) -> str:
+        """The function's ARN (with ``:qualifier`` when given), in its own account."""
+        return function_arn(self.name, qualifier, account=self.account_id)
 
 
 class FunctionVersion(models.Model):

@@ -9,18 +9,31 @@ from django.db.models import QuerySet, Sum
 from functions_app.arns import FunctionRef, function_arn
 from functions_app.errors import ResourceNotFound
 from functions_app.models import LATEST, Alias, CodeArtifact, Function, FunctionVersion
+from iam.tenancy import current_account
+
+
+def functions_of_account() -> QuerySet[Function]:
+    """The functions of the request's account (iam.tenancy); every function outside a request."""
+    account = current_account()
+    functions = Function.objects.all()
+    return functions.filter(account_id=account) if account else functions
 
 
 def function_list() -> QuerySet[Function]:
-    return Function.objects.order_by("name")
+    return functions_of_account().order_by("name")
 
 
 def function_get(ref: FunctionRef | str) -> Function:
+    """The function a name finds in the request's account, or an ARN in the account it names."""
     name = ref.name if isinstance(ref, FunctionRef) else ref
-    try:
-        return Function.objects.get(name=name)
-    except Function.DoesNotExist:
-        raise ResourceNotFound(f"Function not found: {function_arn(name)}") from None
+    account = (ref.account if isinstance(ref, FunctionRef) else None) or current_account()
+    found = Function.objects.filter(name=name)
+    if account:
+        found = found.filter(account_id=account)
+    function = found.first()
+    if function is None:
+        raise ResourceNotFound(f"Function not found: {function_arn(name, account=account)}")
+    return function
 
 
 def version_get(function: Function, version: str) -> FunctionVersion:
@@ -29,14 +42,14 @@ def version_get(function: Function, version: str) -> FunctionVersion:
             function=function, version=version
         )
     except FunctionVersion.DoesNotExist:
-        raise ResourceNotFound(f"Function not found: {function_arn(function.name, version)}") from None
+        raise ResourceNotFound(f"Function not found: {function.arn(version)}") from None
 
 
 def alias_get(function: Function, name: str) -> Alias:
     try:
         return Alias.objects.get(function=function, name=name)
     except Alias.DoesNotExist:
-        raise ResourceNotFound(f"Alias not found: {function_arn(function.name, name)}") from None
+        raise ResourceNotFound(f"Alias not found: {function.arn(name)}") from None
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class ResolvedQualifier:
 
     @property
     def arn(self) -> str:
-        return function_arn(self.version.function.name, self.qualifier)
+        return self.version.function.arn(self.qualifier)
 
 
 def qualifier_resolve(function: Function, qualifier: str | None) -> ResolvedQualifier:
@@ -70,7 +83,8 @@ def qualifier_exists_check(function: Function, qualifier: str) -> None:
 
 
 def total_code_size() -> int:
-    used = CodeArtifact.objects.filter(versions__isnull=False).distinct()
+    """The code the request's account stores (every account's outside a request)."""
+    used = CodeArtifact.objects.filter(versions__function__in=functions_of_account()).distinct()
     return used.aggregate(total=Sum("size"))["total"] or 0
 
 

@@ -26,6 +26,11 @@ _ID_ALPHABET = string.ascii_uppercase + "234567"
 DEFAULT_MAX_SESSION_SECONDS = 3600
 
 
+def default_account_id() -> str:
+    """The account resources belong to unless created in another (``STRATUS_ACCOUNT_ID``)."""
+    return settings.STRATUS_ACCOUNT_ID
+
+
 def unique_id(prefix: str) -> str:
     """An AWS unique id: a four-letter kind (``AIDA`` user, ``AROA`` role, ``ASIA`` session
     key, ...) and 17 more characters, 21 in all."""

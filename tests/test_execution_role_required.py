@@ -78,9 +78,37 @@ def test_it_refuses_a_role_of_another_account(lambda_client, create_function):
     other = account_create(name="other")
     role = role_create(account=other, name="lambda-role", trust_policy=_trust("lambda.amazonaws.com"))
 
-    _refused(lambda_client, lambda: create_function("hello", Role=role.arn))
-
+    # Passing another account's role is cross-account iam:PassRole, which no policy of the
+    # role's account can allow: refused before the role is even looked at.
+    with pytest.raises(ClientError) as raised:
+        create_function("hello", Role=role.arn)
+    error = raised.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException" and "iam:PassRole" in error["Message"]
     _nothing_created(lambda_client)
+
+
+def test_it_refuses_a_role_of_another_account_even_to_an_administrator_of_every_account():
+    """A superuser passes any role; the role must still be one of the function's account."""
+    import base64
+
+    from functions_app.errors import InvalidParameterValue
+    from functions_app.services.functions import function_create
+    from tests.conftest import HELLO_PY, make_zip
+
+    hello_zip = base64.b64encode(make_zip({"lambda_function.py": HELLO_PY})).decode()
+
+    other = account_create(name="other")
+    role = role_create(account=other, name="lambda-role", trust_policy=_trust("lambda.amazonaws.com"))
+    with pytest.raises(InvalidParameterValue, match="cannot be assumed by Lambda"):
+        function_create(
+            fields={
+                "FunctionName": "hello",
+                "Runtime": RUNTIME,
+                "Handler": "lambda_function.handler",
+                "Code": {"ZipFile": hello_zip},
+                "Role": role.arn,
+            }
+        )
 
 
 def test_it_takes_a_role_with_a_path_by_its_full_arn(lambda_client, create_function):

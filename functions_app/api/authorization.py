@@ -25,6 +25,7 @@ from functions_app.models import Function
 from functions_app.services.policy import function_resource_policy
 from iam.audit import audit_record, audit_worthy
 from iam.authorization import authorize, operation_denial
+from iam.tenancy import current_account
 
 ALL = "all"  # the resource is "*" (listing, account settings, creating)
 FUNCTION = "function"  # the function, qualified when the call names a version or alias
@@ -52,7 +53,7 @@ def _resource_arn(request: HttpRequest, kind: str, kwargs: dict[str, Any]) -> tu
     if kind in (FUNCTION, FUNCTION_UNQUALIFIED):
         ref = function_ref_parse(unquote(kwargs["function_name"]), qualifier=request.GET.get("Qualifier"))
         qualifier = ref.qualifier if kind == FUNCTION else None
-        return function_arn(ref.name, qualifier), ref.name
+        return function_arn(ref.name, qualifier, account=ref.account), ref.name
     if kind == NEW_FUNCTION:
         try:
             name = json.loads(request.body or b"{}").get("FunctionName")
@@ -60,9 +61,10 @@ def _resource_arn(request: HttpRequest, kind: str, kwargs: dict[str, Any]) -> tu
             name = None
         if not isinstance(name, str):
             return "*", None  # the operation itself refuses the body
-        return function_arn(function_ref_parse(name).name), None
+        ref = function_ref_parse(name)
+        return function_arn(ref.name, account=ref.account), None
     if kind == MAPPING:
-        region, account = settings.STRATUS_REGION, settings.STRATUS_ACCOUNT_ID
+        region, account = settings.STRATUS_REGION, current_account() or settings.STRATUS_ACCOUNT_ID
         return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{kwargs['mapping_id']}", None
     if kind == TAGGED:
         return unquote(kwargs["resource"]), None
@@ -88,7 +90,7 @@ def request_authorize(request: HttpRequest, view: Callable, kwargs: dict[str, An
     # Not allowed by the caller's own policies: the function's policy may allow it.
     resource_policy = None
     if decision.reason != "explicit_deny" and function_name is not None:
-        function = Function.objects.filter(name=function_name).first()
+        function = Function.objects.filter(name=function_name, account_id=resource.split(":")[4]).first()
         if function is not None:
             resource_policy = function_resource_policy(function, request.GET.get("Qualifier") or "")
     denial = operation_denial(

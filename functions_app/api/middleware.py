@@ -18,6 +18,7 @@ from awsapi.sigv4 import caller_verify
 from functions_app.api.http import error_response
 from functions_app.errors import LambdaError, RequestTooLarge, ServiceFault
 from functions_app.models import AccessKey
+from iam.tenancy import acting_in
 
 logger = logging.getLogger("stratus.api")
 
@@ -73,7 +74,8 @@ class LambdaApiMiddleware:
         request.user = caller.user
         if isinstance(caller.key, AccessKey):  # an STS session has no last-used time
             self._touch(caller.key)
-        response = self.get_response(request)
+        with acting_in(caller.account_id):
+            response = self.get_response(request)
         if "x-amzn-RequestId" not in response:  # Invoke answers with the invocation's own id
             response["x-amzn-RequestId"] = request_id
         return response

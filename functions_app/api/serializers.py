@@ -57,7 +57,7 @@ def function_configuration(version: FunctionVersion, *, qualifier: str | None = 
 
 def alias_configuration(alias: Alias) -> dict:
     body = {
-        "AliasArn": function_arn(alias.function.name, alias.name),
+        "AliasArn": alias.function.arn(alias.name),
         "Name": alias.name,
         "FunctionVersion": alias.function_version,
         "Description": alias.description,
@@ -79,14 +79,14 @@ def provisioned_config(config: ProvisionedConcurrencyConfig, *, with_arn: bool =
     if config.status_reason:
         body["StatusReason"] = config.status_reason
     if with_arn:
-        body["FunctionArn"] = function_arn(config.function.name, config.qualifier)
+        body["FunctionArn"] = config.function.arn(config.qualifier)
     return body
 
 
 def event_invoke_config(config: EventInvokeConfig) -> dict:
     body: dict = {
         "LastModified": config.last_modified.timestamp(),
-        "FunctionArn": function_arn(config.function.name, config.qualifier),
+        "FunctionArn": config.function.arn(config.qualifier),
         "DestinationConfig": {
             "OnSuccess": {"Destination": config.on_success} if config.on_success else {},
             "OnFailure": {"Destination": config.on_failure} if config.on_failure else {},

@@ -21,7 +21,7 @@ from awsapi.sigv4 import caller_verify
 from functions_app.api.authorization import FUNCTION, FUNCTION_UNQUALIFIED, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import aws_timestamp
-from functions_app.arns import function_arn, function_ref_parse
+from functions_app.arns import function_ref_parse
 from functions_app.errors import LambdaError, TooManyRequests
 from functions_app.models import Function
 from functions_app.selectors import function_get
@@ -47,7 +47,7 @@ def _function(request, function_name: str) -> tuple[Function, str | None]:
 def _config_shape(config: FunctionUrlConfig, request, *, full: bool = True) -> dict:
     shaped = {
         "FunctionUrl": function_urls.function_url(config, base_url=request.build_absolute_uri("/")),
-        "FunctionArn": function_arn(config.function.name, config.qualifier or None),
+        "FunctionArn": config.function.arn(config.qualifier or None),
         "AuthType": config.auth_type,
         "CreationTime": aws_timestamp(config.created_at),
         "InvokeMode": config.invoke_mode,

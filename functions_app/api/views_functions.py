@@ -7,13 +7,14 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from functions_app import validation
 from functions_app.api.authorization import ALL, FUNCTION, FUNCTION_UNQUALIFIED, NEW_FUNCTION, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import alias_configuration, function_configuration
 from functions_app.arns import function_ref_parse
 from functions_app.errors import AccessDenied
 from functions_app.models import LATEST, CodeArtifact, FunctionVersion
-from functions_app.selectors import alias_get, function_get, qualifier_resolve
+from functions_app.selectors import alias_get, function_get, functions_of_account, qualifier_resolve
 from functions_app.services import functions as function_services
 from functions_app.services import versions as version_services
 from functions_app.services.role_permissions import LAMBDA_SERVICE
@@ -28,6 +29,7 @@ def _role_pass_check(request, fields: dict) -> dict:
     it (with ``iam:PassedToService`` lambda.amazonaws.com), as on AWS. Returns ``fields``."""
     caller, role = getattr(request, "signed_caller", None), fields.get("Role")
     if caller is not None and isinstance(role, str):
+        validation.role_check(role)  # a malformed ARN is a ValidationException first, as on AWS
         denial = operation_denial(
             caller,
             action="iam:PassRole",
@@ -53,7 +55,10 @@ def function_create(request):
 
 @lambda_action("lambda:ListFunctions", ALL)
 def function_list(request):
-    versions = FunctionVersion.objects.select_related("function", "code").order_by("function__name", "number")
+    versions = FunctionVersion.objects.select_related("function", "code").filter(
+        function__in=functions_of_account()
+    )
+    versions = versions.order_by("function__name", "number")
     if request.GET.get("FunctionVersion") != "ALL":
         versions = versions.filter(version=LATEST)
     page, next_marker = paginate(list(versions), request)

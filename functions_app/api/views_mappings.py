@@ -8,7 +8,7 @@ from functions_app.api.authorization import ALL, MAPPING, lambda_action
 from functions_app.api.http import json_body, query_int
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue
-from functions_app.selectors import function_get
+from functions_app.selectors import function_get, functions_of_account
 from functions_app.triggers import mappings
 from functions_app.triggers.models import EventSourceMapping
 
@@ -38,7 +38,8 @@ def mapping_delete(request, mapping_id: str):
 
 @lambda_action("lambda:ListEventSourceMappings", ALL)
 def mappings_list(request):
-    found = EventSourceMapping.objects.select_related("function").order_by("last_modified", "uuid")
+    found = EventSourceMapping.objects.select_related("function").filter(function__in=functions_of_account())
+    found = found.order_by("last_modified", "uuid")
     if request.GET.get("FunctionName"):
         ref = function_ref_parse(request.GET["FunctionName"])
         found = found.filter(function=function_get(ref))

@@ -13,7 +13,7 @@ from functions_app.api.serializers import event_invoke_config, provisioned_confi
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue
 from functions_app.models import Function
-from functions_app.selectors import function_get, total_code_size
+from functions_app.selectors import function_get, functions_of_account, total_code_size
 from functions_app.services import concurrency, event_invoke, policy
 from functions_app.services import functions as function_services
 from functions_app.validation import TOTAL_CODE_SIZE, UNZIPPED_MAX_BYTES, ZIP_MAX_BYTES
@@ -198,6 +198,9 @@ def account_settings(request):
                 "ConcurrentExecutions": settings.STRATUS_ACCOUNT_CONCURRENCY,
                 "UnreservedConcurrentExecutions": concurrency.unreserved_concurrency(),
             },
-            "AccountUsage": {"TotalCodeSize": total_code_size(), "FunctionCount": Function.objects.count()},
+            "AccountUsage": {
+                "TotalCodeSize": total_code_size(),
+                "FunctionCount": functions_of_account().count(),
+            },
         }
     )

@@ -50,7 +50,7 @@ def spec_load(function_name: str, version: str, revision_id: str | None = None) 
         log_group=row.effective_log_group,
         log_format=row.log_format,
         region=settings.STRATUS_REGION,
-        account_id=settings.STRATUS_ACCOUNT_ID,
+        account_id=row.function.account_id,
         role=row.role,
     )
     _spec_cache[(function_name, version)] = spec
@@ -155,6 +155,7 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
     logs_emit(
         connection,
         function_name=spec.function_name,
+        account_id=spec.account_id,
         log_group=spec.log_group,
         log_stream=log_stream or f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{spec.version}]init-failed",
         request_id=request.request_id,

@@ -53,7 +53,9 @@ class _WarmTokens:
 
 
 def _role_credentials(spec: FunctionSpec) -> dict[str, str]:
-    return execution_role_credentials(function_name=spec.function_name, role_arn=spec.role)
+    return execution_role_credentials(
+        function_name=spec.function_name, role_arn=spec.role, account_id=spec.account_id
+    )
 
 
 def worker_queues(name: str, connection: redis.Redis) -> list[Queue]:

@@ -8,7 +8,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceNotFound
 from functions_app.models import LATEST, EventInvokeConfig, Function
 from functions_app.selectors import qualifier_exists_check
@@ -56,7 +55,7 @@ def event_invoke_config_get(*, function: Function, qualifier: str | None) -> Eve
     config = function.event_invoke_configs.filter(qualifier=qualifier).first()
     if config is None:
         raise ResourceNotFound(
-            f"The function {function_arn(function.name, qualifier)} doesn't have an EventInvokeConfig"
+            f"The function {function.arn(qualifier)} doesn't have an EventInvokeConfig"
         )
     return config
 
@@ -84,8 +83,8 @@ def event_invoke_config_put(
     if "OnFailure" in destinations or not merge:
         values["on_failure"] = _destination(destinations.get("OnFailure"), "OnFailure")
     for side in ("on_success", "on_failure"):
-        if values.get(side) == function_arn(function.name) or values.get(side, "").startswith(
-            function_arn(function.name) + ":"
+        if values.get(side) == function.arn() or values.get(side, "").startswith(
+            function.arn() + ":"
         ):
             raise InvalidParameterValue("You can't specify the function as a destination for itself.")
     role = function_role(function, qualifier)
@@ -96,7 +95,7 @@ def event_invoke_config_put(
         existing = function.event_invoke_configs.select_for_update().filter(qualifier=qualifier).first()
         if merge and existing is None:
             raise ResourceNotFound(
-                f"The function {function_arn(function.name, qualifier)} doesn't have an EventInvokeConfig"
+                f"The function {function.arn(qualifier)} doesn't have an EventInvokeConfig"
             )
         config = existing or EventInvokeConfig(function=function, qualifier=qualifier)
         for attribute, value in values.items():

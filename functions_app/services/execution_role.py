@@ -27,7 +27,7 @@ from django.conf import settings
 from functions_app.errors import InvalidParameterValue
 from iam.errors import IamError
 from iam.models import Role
-from iam.selectors import role_by_arn, role_trusts_service
+from iam.selectors import account_get, role_by_arn, role_trusts_service
 from iam.services import (
     SERVICE_SESSION_SECONDS,
     account_default,
@@ -35,6 +35,7 @@ from iam.services import (
     role_create,
     role_session_issue,
 )
+from iam.tenancy import current_account
 
 logger = logging.getLogger("stratus.execution_role")
 
@@ -53,14 +54,19 @@ _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 _ROLE_NAME_MAX = 64
 
 
-def _lambda_role(role_arn: str) -> Role | None:
-    """The role at ``role_arn`` if it is one of the function's account (the default account:
-    functions carry none yet) that Lambda may assume, else None."""
+def _account(account_id: str | None) -> str:
+    """The function's account: given, else the request's (iam.tenancy), else the install's."""
+    return account_id or current_account() or settings.STRATUS_ACCOUNT_ID
+
+
+def _lambda_role(role_arn: str, account_id: str | None = None) -> Role | None:
+    """The role at ``role_arn`` if it is one of the function's account that Lambda may
+    assume, else None."""
     try:
         role = role_by_arn(role_arn)
     except IamError:
         return None
-    if role.account_id != settings.STRATUS_ACCOUNT_ID or not role_trusts_service(role, LAMBDA_SERVICE):
+    if role.account_id != _account(account_id) or not role_trusts_service(role, LAMBDA_SERVICE):
         return None
     return role
 
@@ -77,7 +83,7 @@ def execution_role_check(role_arn: str) -> str:
 
 def execution_roles_available() -> list[Role]:
     """The account's roles a function may use, by name: those whose trust policy lets Lambda in."""
-    roles = Role.objects.filter(account_id=settings.STRATUS_ACCOUNT_ID).order_by("name")
+    roles = Role.objects.filter(account_id=_account(None)).order_by("name")
     return [role for role in roles if role_trusts_service(role, LAMBDA_SERVICE)]
 
 
@@ -88,7 +94,9 @@ def execution_role_basic_create(*, function_name: str) -> Role:
     suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(8))
     prefix = function_name[: _ROLE_NAME_MAX - len(f"-role-{suffix}")]
     role = role_create(
-        account=account_default(),
+        account=account_default()
+        if _account(None) == settings.STRATUS_ACCOUNT_ID
+        else account_get(account_id=_account(None)),
         name=f"{prefix}-role-{suffix}",
         path="/service-role/",
         trust_policy=LAMBDA_TRUST_POLICY,
@@ -97,9 +105,9 @@ def execution_role_basic_create(*, function_name: str) -> Role:
     return role
 
 
-def execution_role_credentials(*, function_name: str, role_arn: str) -> dict[str, str]:
+def execution_role_credentials(*, function_name: str, role_arn: str, account_id: str) -> dict[str, str]:
     """The environment variables that carry the role's credentials, or none."""
-    role = _lambda_role(role_arn)
+    role = _lambda_role(role_arn, account_id)
     if role is None:
         logger.warning(
             "role %s is not one %s may assume: %s runs without credentials",

@@ -16,6 +16,8 @@ from functions_app.runtime.retirement import retire_announce
 from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_store
 from functions_app.services.execution_role import execution_role_basic_create, execution_role_check
+from iam.models import default_account_id
+from iam.tenancy import current_account
 
 # Settings AWS accepts that Stratus cannot honour: refused when they carry a value, so a
 # caller is never told something took effect when it did not.
@@ -73,6 +75,8 @@ def _create_name(value: object) -> object:
         raise InvalidParameterValue(
             f"FunctionName {value} names a version or alias; give the unqualified name or ARN to create it."
         )
+    if ref.account and ref.account != (current_account() or default_account_id()):
+        raise InvalidParameterValue(f"FunctionName {value} names another account than the one creating it.")
     return ref.name
 
 
@@ -114,12 +118,15 @@ def function_create(*, fields: dict[str, Any]) -> FunctionVersion:
     tags = validation.tags_check(fields.get("Tags"))
     publish = bool(fields.get("Publish", False))
 
+    # Names are unique across the install for now (iam/tenancy.py), whichever account asks.
     if Function.objects.filter(name=name).exists():
         raise ResourceConflict(f"Function already exist: {name}")
     try:
         with transaction.atomic():
             artifact = artifact_store(checked)
-            function = Function.objects.create(name=name, tags=tags)
+            function = Function.objects.create(
+                name=name, account_id=current_account() or default_account_id(), tags=tags
+            )
             latest = FunctionVersion.objects.create(
                 function=function, version=LATEST, number=0, code=artifact, **config
             )

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ServiceFault, TooManyRequests
 from functions_app.models import Function, FunctionVersion
 from functions_app.runtime import concurrency, routing
@@ -36,7 +35,7 @@ class InvocationTarget:
 
     @property
     def invoked_arn(self) -> str:
-        return function_arn(self.version.function.name, self.qualifier)
+        return self.version.function.arn(self.qualifier)
 
 
 @dataclass

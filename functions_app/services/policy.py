@@ -9,7 +9,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from functions_app import validation
-from functions_app.arns import function_arn
 from functions_app.errors import (
     InvalidParameterValue,
     PolicyLengthExceeded,
@@ -80,7 +79,7 @@ def function_resource_policy(function: Function, qualifier: str = "") -> Policy 
     if not statements:
         return None
     document = {"Version": "2012-10-17", "Id": "default", "Statement": statements}
-    return policy_parse(document, kind="resource", label=function_arn(function.name))
+    return policy_parse(document, kind="resource", label=function.arn())
 
 
 def permission_add(*, function: Function, qualifier: str | None, fields: dict[str, Any]) -> dict:
@@ -103,7 +102,7 @@ def permission_add(*, function: Function, qualifier: str | None, fields: dict[st
         "Effect": "Allow",
         "Principal": _principal(principal),
         "Action": action,
-        "Resource": function_arn(function.name, qualifier or None),
+        "Resource": function.arn(qualifier or None),
     }
     conditions = _conditions(fields)
     if conditions:

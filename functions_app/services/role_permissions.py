@@ -14,6 +14,9 @@ from __future__ import annotations
 from functions_app.errors import InvalidParameterValue
 from functions_app.models import Function
 from functions_app.selectors import qualifier_resolve
+from functions_app.triggers.arns import queue_arn_parse
+from functions_app.triggers.queues import queue_policy
+from functions_app.triggers.topics import topic_policy
 from iam.authorization import authorization_enabled, identity_policies_cached
 from iam.models import Role, assumed_role_arn
 from iam.policy import Policy, RequestContext, evaluate
@@ -47,13 +50,9 @@ def _role(role_arn: str) -> Role | None:
 def _resource_policy(resource: str) -> Policy | None:
     service = resource.split(":")[2] if resource.count(":") >= 5 else ""
     if service == "sqs":
-        from functions_app.triggers.queues import queue_name_from_arn, queue_policy
-
-        name = queue_name_from_arn(resource)
-        return queue_policy(name) if name else None
+        ref = queue_arn_parse(resource)
+        return queue_policy(ref.name, account=ref.account) if ref else None
     if service == "sns":
-        from functions_app.triggers.topics import topic_policy
-
         return topic_policy(resource)
     return None
 

@@ -9,7 +9,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from functions_app import validation
-from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict
 from functions_app.models import LATEST, Alias, Function, FunctionVersion, new_revision_id
 from functions_app.selectors import version_get
@@ -121,7 +120,7 @@ def alias_create(*, function: Function, fields: dict[str, Any]) -> Alias:
                 additional_version_weights=weights,
             )
     except IntegrityError:
-        raise ResourceConflict(f"Alias already exists: {function_arn(function.name, name)}") from None
+        raise ResourceConflict(f"Alias already exists: {function.arn(name)}") from None
 
 
 def alias_update(*, alias: Alias, fields: dict[str, Any]) -> Alias:

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.models import Function, PolicyStatement
 from functions_app.selectors import qualifier_exists_check
@@ -159,7 +158,7 @@ def _url_policy(config: FunctionUrlConfig) -> Policy | None:
     if not statements:
         return None
     document = {"Version": "2012-10-17", "Statement": statements}
-    return policy_parse(document, kind="resource", label=function_arn(config.function.name))
+    return policy_parse(document, kind="resource", label=config.function.arn())
 
 
 def function_url_caller_allowed(config: FunctionUrlConfig, caller: SignedCaller | None) -> bool:
@@ -168,7 +167,7 @@ def function_url_caller_allowed(config: FunctionUrlConfig, caller: SignedCaller 
     lambda:InvokeFunction (through a function URL) must be allowed, for the signed caller of
     an AWS_IAM URL by its own policies or the function's, for anyone at all on a NONE URL
     by the function's policy (the statements the dashboard adds with a NONE URL)."""
-    resource = function_arn(config.function.name, config.qualifier or None)
+    resource = config.function.arn(config.qualifier or None)
     policy = _url_policy(config)
     keys = {"lambda:FunctionUrlAuthType": config.auth_type, "lambda:InvokedViaFunctionUrl": "true"}
     for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):

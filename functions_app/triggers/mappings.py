@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils import timezone
 
-from functions_app.arns import function_arn, function_ref_parse
+from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from functions_app.selectors import function_get, qualifier_exists_check
+from functions_app.selectors import function_get, functions_of_account, qualifier_exists_check
 from functions_app.services.role_permissions import destination_check, function_role, source_check
 from functions_app.triggers.filter_patterns import FilterPatternError, filter_criteria_validate
 from functions_app.triggers.models import EventSourceMapping
@@ -238,7 +238,10 @@ def mapping_create(*, fields: dict) -> EventSourceMapping:
 
 def mapping_get(mapping_id: str) -> EventSourceMapping:
     try:
-        return EventSourceMapping.objects.select_related("function").get(uuid=uuid.UUID(str(mapping_id)))
+        found = EventSourceMapping.objects.select_related("function").filter(
+            function__in=functions_of_account()
+        )
+        return found.get(uuid=uuid.UUID(str(mapping_id)))
     except (ValueError, EventSourceMapping.DoesNotExist):
         raise ResourceNotFound(
             f"The resource you requested does not exist. (Service: Lambda, UUID: {mapping_id})"
@@ -281,7 +284,7 @@ def mapping_shape(mapping: EventSourceMapping) -> dict:
     config = mapping.config
     shaped = {
         "UUID": str(mapping.uuid),
-        "FunctionArn": function_arn(mapping.function.name, mapping.qualifier or None),
+        "FunctionArn": mapping.function.arn(mapping.qualifier or None),
         "LastModified": mapping.last_modified.astimezone(UTC).timestamp(),
         "LastProcessingResult": mapping.last_processing_result,
         "State": mapping.state,

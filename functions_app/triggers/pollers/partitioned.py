@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from functions_app.arns import function_arn
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.filter_patterns import patterns_match
@@ -214,7 +213,7 @@ def _give_up(mapping, source, records, condition: str, attempts: int, outcome: B
     body = {
         "requestContext": {
             "requestId": (outcome.request_id if outcome and outcome.request_id else str(uuid.uuid4())),
-            "functionArn": function_arn(mapping.function.name, mapping.qualifier or None),
+            "functionArn": mapping.function.arn(mapping.qualifier or None),
             "condition": condition,
             "approximateInvokeCount": attempts,
         },
