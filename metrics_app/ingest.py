@@ -2,6 +2,11 @@
 
 At least once from the consumer group, exactly once in effect: the entry ids are written
 in the same transaction as what they produced, and an entry already there is skipped.
+
+A function's log group is created in the function's account on its first lines. Group names
+are unique across the install for now (iam/tenancy.py), so lines whose group belongs to
+another account (a ``LoggingConfig.LogGroup`` naming it) are dropped with a warning rather
+than written into that account's group.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import UTC, datetime
 import redis
 from django.db import transaction
 
+from iam.models import default_account_id
 from metrics_app import live
 from metrics_app.aggregation import Batch
 from metrics_app.models import IngestedEntry, InvocationRecord, LogEvent, LogGroup, LogStream
@@ -68,12 +74,27 @@ def _invocation(record: dict) -> InvocationRecord:
     )
 
 
+def _log_group(entry: dict) -> LogGroup | None:
+    """The group ``entry``'s lines go to, created in the function's account; None when the
+    group is another account's. (An entry without an account predates accounts: the default.)"""
+    account = entry.get("account") or default_account_id()
+    group, _ = LogGroup.objects.get_or_create(name=entry["group"], defaults={"account_id": account})
+    if group.account_id != account:
+        logger.warning(
+            "dropped %s's log lines: log group %s belongs to another account",
+            entry.get("function"),
+            group.name,
+        )
+        return None
+    return group
+
+
 def _logs_store(entries: list[dict]) -> None:
     now_ms = int(time.time() * 1000)
     for entry in entries:
-        group, _ = LogGroup.objects.get_or_create(name=entry["group"])
+        group = _log_group(entry)
         lines = entry.get("lines") or []
-        if not lines:
+        if group is None or not lines:
             continue
         stream, created = LogStream.objects.get_or_create(
             group=group,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from iam.models import default_account_id
+
 
 class InvocationRecord(models.Model):
     """One run of one event (a retry or a redelivery is another row with the same request id)."""
@@ -65,7 +67,12 @@ class InvocationRecord(models.Model):
 
 
 class LogGroup(models.Model):
+    """A CloudWatch Logs log group. It belongs to an account (see iam/tenancy.py); names are
+    unique across the install for now, as functions' are."""
+
     name = models.CharField(max_length=512, unique=True)
+    # The account that owns it (iam.Account's id); a function's own group is the function's.
+    account_id = models.CharField(max_length=12, default=default_account_id, db_index=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

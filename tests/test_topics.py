@@ -242,8 +242,11 @@ def test_it_refuses_unknown_topics_bad_names_protocols_endpoints_and_messages(sq
     with pytest.raises(TopicError) as error:
         topic_by_arn(topic_arn("nowhere"))
     assert error.value.code == "NotFound"
-    with pytest.raises(TopicError) as error:
+    with pytest.raises(TopicError) as error:  # another account's ARN is looked up there
         topic_by_arn("arn:aws:sns:us-east-1:111111111111:elsewhere")
+    assert error.value.code == "NotFound"
+    with pytest.raises(TopicError) as error:
+        topic_by_arn("arn:aws:sns:eu-west-1:000000000000:elsewhere")
     assert error.value.code == "InvalidParameter"
     for name in ("", "has space", "x" * 257, "orders.fifo"):
         with pytest.raises(TopicError) as error:

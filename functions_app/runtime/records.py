@@ -39,13 +39,17 @@ def logs_emit(
     connection: redis.Redis,
     *,
     function_name: str,
+    account_id: str,
     log_group: str,
     log_stream: str,
     request_id: str,
     lines: list[tuple[int, str]],
 ) -> None:
+    """Append a run's log lines for the metrics consumer, which files them under ``log_group``
+    (created in the function's account, ``account_id``, on its first lines)."""
     entry = {
         "function": function_name,
+        "account": account_id,
         "group": log_group,
         "stream": log_stream,
         "request_id": request_id,

@@ -17,7 +17,10 @@ and the rest).
 - Stratus does not reshard: an ``ON_DEMAND`` stream gets a fixed 4 shards. Tags and the
   throughput and encryption settings are accepted and ignored; records are never trimmed.
 - Every operation is authorized as ``kinesis:<Operation>`` on the stream it names; a refusal is
-  Kinesis's ``AccessDeniedException``, HTTP 400.
+  Kinesis's ``AccessDeniedException``, HTTP 400. A ``StreamARN`` names its account, a
+  ``StreamName`` is the caller's account's (iam/tenancy.py); streams have no resource policy,
+  so another account's stream is refused. Names are unique across the install for now: see
+  ``streams``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from functions_app.errors import InvalidParameterValue, ResourceConflict, Resour
 from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.models import Stream
+from iam.tenancy import current_account
 
 ON_DEMAND_SHARDS = 4
 ITERATOR_SECONDS = 300
@@ -63,27 +67,34 @@ def _invalid(message: str) -> KinesisError:
     return KinesisError("InvalidArgumentException", message)
 
 
-def _not_found(name: str) -> KinesisError:
+def _account() -> str:
+    """The caller's account, whose streams a StreamName names."""
+    return current_account() or settings.STRATUS_ACCOUNT_ID
+
+
+def _not_found(name: str, account: str | None = None) -> KinesisError:
     return KinesisError(
-        "ResourceNotFoundException", f"Stream {name} under account {settings.STRATUS_ACCOUNT_ID} not found."
+        "ResourceNotFoundException", f"Stream {name} under account {account or _account()} not found."
     )
 
 
 def _stream(document: dict) -> Stream:
-    """The stream a request names by ``StreamName`` or ``StreamARN``."""
+    """The stream a request names by ``StreamName`` (in the caller's account) or ``StreamARN``
+    (in the account it names)."""
     name, arn = document.get("StreamName"), document.get("StreamARN")
+    account = _account()
     if arn:
-        from_arn = streams.stream_name_from_arn(arn)
-        if from_arn is None:
+        named = streams.stream_arn_parse(arn)
+        if named is None:
             raise KinesisError("ResourceNotFoundException", f"Stream {arn} not found.")
-        if name and name != from_arn:
+        if name and name != named.name:
             raise _invalid(f"StreamName {name} and StreamARN {arn} name different streams.")
-        name = from_arn
+        account, name = named
     if not name:
         raise _invalid("Either StreamName or StreamARN should be provided.")
-    stream = Stream.objects.filter(name=name).first()
+    stream = Stream.objects.filter(name=name, account_id=account).first()
     if stream is None:
-        raise _not_found(name)
+        raise _not_found(name, account)
     return stream
 
 
@@ -124,15 +135,14 @@ def _shard_index(stream: Stream, shard_id: str) -> int:
             return shard
     raise KinesisError(
         "ResourceNotFoundException",
-        f"Shard {shard_id} in stream {stream.name} under account {settings.STRATUS_ACCOUNT_ID} "
-        "does not exist",
+        f"Shard {shard_id} in stream {stream.name} under account {stream.account_id} does not exist",
     )
 
 
 def _summary(stream: Stream, mode: str) -> dict:
     return {
         "StreamName": stream.name,
-        "StreamARN": streams.stream_arn(stream.name),
+        "StreamARN": stream.arn(),
         "StreamStatus": "ACTIVE",
         "StreamModeDetails": {"StreamMode": mode},
         "StreamCreationTimestamp": stream.created_at.timestamp(),
@@ -179,7 +189,7 @@ def create_stream(document: dict) -> dict:
     except ResourceConflict:
         raise KinesisError(
             "ResourceInUseException",
-            f"Stream {name} under account {settings.STRATUS_ACCOUNT_ID} already exists.",
+            f"Stream {name} under account {_account()} already exists.",
         ) from None
     if mode == "ON_DEMAND":
         redis_client().hset(_MODES, str(stream.pk), "ON_DEMAND")
@@ -198,7 +208,7 @@ def list_streams(document: dict) -> dict:
     after = document.get("ExclusiveStartStreamName")
     if document.get("NextToken"):
         after = _listing_position("ListStreams", document["NextToken"])["after"]
-    found = Stream.objects.order_by("name")
+    found = streams.streams_of_account().order_by("name")
     if after:
         found = found.filter(name__gt=after)
     rows = list(found[: limit + 1])
@@ -241,7 +251,7 @@ def list_shards(document: dict) -> dict:
         position = _listing_position("ListShards", document["NextToken"])
         stream = Stream.objects.filter(pk=position["stream"]).first()
         if stream is None:
-            raise _not_found(position["name"])
+            raise _not_found(position["name"], position.get("account"))
         after = position["after"]
     else:
         stream = _stream(document)
@@ -256,7 +266,11 @@ def list_shards(document: dict) -> dict:
     result: dict = {"Shards": shards[:limit]}
     if len(shards) > limit:
         result["NextToken"] = _listing_token(
-            "ListShards", stream=stream.pk, name=stream.name, after=shards[limit - 1]["ShardId"]
+            "ListShards",
+            stream=stream.pk,
+            name=stream.name,
+            account=stream.account_id,
+            after=shards[limit - 1]["ShardId"],
         )
     return result
 
@@ -338,7 +352,10 @@ def _timestamp_ms(value: Any) -> int:
 
 def _iterator_token(stream: Stream, shard: int, position: str) -> str:
     """A shard iterator: where to read next, as the ``min`` of a Redis XRANGE (``(`` excludes)."""
-    return signing.dumps({"n": stream.name, "i": stream.pk, "s": shard, "p": position}, salt=ITERATOR_SALT)
+    return signing.dumps(
+        {"n": stream.name, "a": stream.account_id, "i": stream.pk, "s": shard, "p": position},
+        salt=ITERATOR_SALT,
+    )
 
 
 def get_shard_iterator(document: dict) -> dict:
@@ -376,9 +393,9 @@ def get_records(document: dict) -> dict:
     claims = _iterator_read(document["ShardIterator"])
     stream = Stream.objects.filter(pk=claims["i"], name=claims["n"]).first()
     if stream is None:
-        raise _not_found(claims["n"])
+        raise _not_found(claims["n"], claims.get("a"))
     arn = document.get("StreamARN")
-    if arn and streams.stream_name_from_arn(arn) != stream.name:
+    if arn and streams.stream_arn_parse(arn) != (stream.account_id, stream.name):
         raise _invalid(f"The ShardIterator is for stream {stream.name}, not {arn}.")
     limit = document.get("Limit") or 10000
     # One entry past the page tells whether the reader is behind the tip, and by how much.
@@ -431,13 +448,14 @@ def _resource(call: Call) -> str:
         return "*"
     if document.get("StreamARN"):
         return document["StreamARN"]
-    name = document.get("StreamName")
+    name, account = document.get("StreamName"), None
     if operation == "GetRecords" and document.get("ShardIterator"):
-        name = _iterator_read(document["ShardIterator"])["n"]
+        claims = _iterator_read(document["ShardIterator"])
+        name, account = claims["n"], claims.get("a")
     elif operation == "ListShards" and document.get("NextToken"):
-        name = _listing_position("ListShards", document["NextToken"])["name"]
-    # stream_arn names STRATUS_ACCOUNT_ID: streams are not per-account yet.
-    return streams.stream_arn(name) if name else "*"
+        position = _listing_position("ListShards", document["NextToken"])
+        name, account = position["name"], position.get("account")
+    return streams.stream_arn(name, account=account) if name else "*"
 
 
 def _translate(error: Exception) -> AwsError | None:

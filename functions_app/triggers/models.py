@@ -1,6 +1,9 @@
 """Triggers' data: queues, topics and their subscriptions, schedules, function URLs and event
 source mappings. Messages themselves live in Redis (``queue_store``); these rows are the
 configuration every process reads.
+
+Queues, topics and streams belong to an account (``account_id``, see iam/tenancy.py); their
+names are unique across the install for now, as functions' are.
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from functions_app.triggers.arns import queue_arn, stream_arn, topic_arn
+from iam.models import default_account_id
+
 
 class Queue(models.Model):
     """A Stratus queue (SQS semantics). ``attributes`` holds SQS's attribute names and values
     as strings, exactly as GetQueueAttributes returns them."""
 
     name = models.CharField(max_length=80, unique=True)
+    # The account that owns it (iam.Account's id); see iam/tenancy.py.
+    account_id = models.CharField(max_length=12, default=default_account_id, db_index=True)
     attributes = models.JSONField(default=dict)
     tags = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -28,12 +36,18 @@ class Queue(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def arn(self) -> str:
+        """The queue's ARN, in its own account."""
+        return queue_arn(self.name, account=self.account_id)
+
 
 class Stream(models.Model):
     """A Stratus stream (the Kinesis model on Redis Streams): records are spread over shards by
     the hash of their partition key, one Redis stream per shard."""
 
     name = models.CharField(max_length=128, unique=True)
+    # The account that owns it (iam.Account's id); see iam/tenancy.py.
+    account_id = models.CharField(max_length=12, default=default_account_id, db_index=True)
     shard_count = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -44,11 +58,17 @@ class Stream(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def arn(self) -> str:
+        """The stream's ARN, in its own account."""
+        return stream_arn(self.name, account=self.account_id)
+
 
 class Topic(models.Model):
     """A Stratus topic (SNS semantics): a publish fans out to every subscription."""
 
     name = models.CharField(max_length=256, unique=True)
+    # The account that owns it (iam.Account's id); see iam/tenancy.py.
+    account_id = models.CharField(max_length=12, default=default_account_id, db_index=True)
     # SNS's settable attributes as SetTopicAttributes was given them (Policy, DisplayName, ...).
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -59,6 +79,10 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def arn(self) -> str:
+        """The topic's ARN, in its own account."""
+        return topic_arn(self.name, account=self.account_id)
 
 
 class Subscription(models.Model):

@@ -1,5 +1,12 @@
 """Stratus queues: create, configure, send to and delete them. SQS's rules, written once for the
-SQS API, the dashboard, destinations and topics; messages live in Redis (``queue_store``)."""
+SQS API, the dashboard, destinations and topics; messages live in Redis (``queue_store``).
+
+A queue belongs to an account (iam/tenancy.py): a name is looked up in the request's account,
+a queue URL or ARN in the account it names, and a new queue is the request's account's. Names
+are unique across the install for now (Redis knows a queue by its name alone), so creating a
+queue whose name another account uses fails as a clash with an existing queue does
+(``QueueNameExists``).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,20 @@ import json
 import re
 from functools import lru_cache
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from awsapi.errors import AwsError
 from functions_app.runtime.redis_client import redis_client
+from functions_app.triggers.arns import ACCOUNT_ID, ResourceRef, arn_account, queue_arn, queue_arn_parse
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import QueueSettings, QueueStore
 from iam.authorization import resource_policy
 from iam.errors import MalformedPolicyDocument
+from iam.models import default_account_id
 from iam.policy import Policy, policy_parse
+from iam.tenancy import current_account
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # SQS accepts #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
@@ -89,46 +99,55 @@ def queue_store() -> QueueStore:
     return QueueStore(redis_client())
 
 
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:{name}"
-
-
 def queue_name_from_arn(arn: str) -> str | None:
-    parts = arn.split(":")
-    if (
-        len(parts) == 6
-        and parts[0] == "arn"
-        and parts[2] == "sqs"
-        and parts[4] == settings.STRATUS_ACCOUNT_ID
-    ):
-        return parts[5]
-    return None
+    """The name of the queue ``arn`` names, in whichever account; None for no queue ARN of
+    this region (``queue_arn_parse`` gives its account too)."""
+    named = queue_arn_parse(arn)
+    return named.name if named else None
 
 
-def queue_url(name: str, *, base_url: str) -> str:
-    return f"{base_url.rstrip('/')}/{settings.STRATUS_ACCOUNT_ID}/{name}"
+def queue_url(name: str, *, base_url: str, account: str | None = None) -> str:
+    """A queue's URL, ``BASE/ACCOUNT/NAME``, in ``account`` (by default as ``queue_arn``)."""
+    return f"{base_url.rstrip('/')}/{arn_account(account)}/{name}"
 
 
-def queue_get(name: str) -> Queue:
-    queue = Queue.objects.filter(name=name).first()
+def queue_url_parse(url: str) -> ResourceRef | None:
+    """The account and name a queue URL names (its last two path segments); None for no URL."""
+    parts = url.rstrip("/").split("/") if isinstance(url, str) else []
+    if len(parts) < 2 or not ACCOUNT_ID.fullmatch(parts[-2]) or not parts[-1]:
+        return None
+    return ResourceRef(parts[-2], parts[-1])
+
+
+def queue_get(name: str, *, account: str | None = None) -> Queue:
+    """The queue ``name`` in ``account``, by default the request's (any outside a request)."""
+    account = account or current_account()
+    found = Queue.objects.filter(name=name)
+    queue = (found.filter(account_id=account) if account else found).first()
     if queue is None:
         raise QueueDoesNotExist("The specified queue does not exist.")
     return queue
 
 
 def queue_by_url(url: str) -> Queue:
-    """The queue a QueueUrl names: its last path segment, under this account."""
-    parts = url.rstrip("/").split("/")
-    if len(parts) < 2 or parts[-2] != settings.STRATUS_ACCOUNT_ID:
+    """The queue a QueueUrl names: its last path segment, in the account before it."""
+    named = queue_url_parse(url)
+    if named is None:
         raise QueueDoesNotExist(f"The specified queue does not exist: {url}")
-    return queue_get(parts[-1])
+    return queue_get(named.name, account=named.account)
 
 
 def queue_by_arn(arn: str) -> Queue:
-    name = queue_name_from_arn(arn)
-    if name is None:
-        raise QueueDoesNotExist(f"{arn} is not the ARN of a queue in this account.")
-    return queue_get(name)
+    named = queue_arn_parse(arn)
+    if named is None:
+        raise QueueDoesNotExist(f"{arn} is not the ARN of a queue in this region.")
+    return queue_get(named.name, account=named.account)
+
+
+def queues_of_account() -> QuerySet[Queue]:
+    """The queues of the request's account (iam.tenancy); every queue outside a request."""
+    account = current_account()
+    return Queue.objects.filter(account_id=account) if account else Queue.objects.all()
 
 
 def _attributes_clean(attributes: dict) -> dict:
@@ -168,12 +187,18 @@ def _policy_check(value: str) -> None:
         ) from None
 
 
-def queue_policy(name: str) -> Policy | None:
-    """The parsed access policy of the queue ``name``, None when it has none (or no queue has
-    that name: the operation answers that)."""
-    attributes = Queue.objects.filter(name=name).values_list("attributes", flat=True).first()
-    document = (attributes or {}).get("Policy")
-    return resource_policy(document, queue_arn(name))
+def queue_policy(name: str, *, account: str | None = None) -> Policy | None:
+    """The parsed access policy of the queue ``name`` in ``account`` (in any account when
+    None: names are unique), None when it has none (or there is no such queue: the operation
+    answers that)."""
+    found = Queue.objects.filter(name=name)
+    if account:
+        found = found.filter(account_id=account)
+    row = found.values_list("account_id", "attributes").first()
+    if row is None:
+        return None
+    owner, attributes = row
+    return resource_policy((attributes or {}).get("Policy"), queue_arn(name, account=owner))
 
 
 def _redrive_policy_clean(value: str) -> str:
@@ -192,8 +217,8 @@ def _redrive_policy_clean(value: str) -> str:
         raise InvalidAttributeValue(
             "Value for parameter RedrivePolicy is invalid. Reason: maxReceiveCount must be an integer from 1 to 1000."
         )
-    name = queue_name_from_arn(str(target or ""))
-    if name is None or not Queue.objects.filter(name=name).exists():
+    named = queue_arn_parse(str(target or ""))
+    if named is None or not Queue.objects.filter(name=named.name, account_id=named.account).exists():
         raise InvalidAttributeValue(
             f"Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist: {target}."
         )
@@ -209,22 +234,31 @@ def queue_create(*, name: str, attributes: dict | None = None, tags: dict | None
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
         )
     cleaned = {**DEFAULTS, **_attributes_clean(attributes or {})}
+    account = current_account() or default_account_id()
     existing = Queue.objects.filter(name=name).first()
-    if existing is not None:
-        differing = [key for key, value in cleaned.items() if existing.attributes.get(key) != value]
-        if differing and attributes:
-            raise QueueNameExists(
-                f"A queue already exists with the same name and a different value for attribute {differing[0]}"
-            )
-        return existing
-    try:
-        with transaction.atomic():
-            queue = Queue.objects.create(name=name, attributes=cleaned, tags=tags or {})
-    except IntegrityError:  # created concurrently
-        return Queue.objects.get(name=name)
-    # A new queue starts empty, whatever a queue of the same name left behind in Redis.
-    queue_store().drop(name)
-    return queue
+    if existing is None:
+        try:
+            with transaction.atomic():
+                queue = Queue.objects.create(
+                    name=name, account_id=account, attributes=cleaned, tags=tags or {}
+                )
+        except IntegrityError:  # created concurrently
+            existing = Queue.objects.get(name=name)
+        else:
+            # A new queue starts empty, whatever a queue of the same name left behind in Redis.
+            queue_store().drop(name)
+            return queue
+    if existing.account_id != account:
+        raise QueueNameExists(
+            f"A queue named {name} already exists in another account; queue names are unique "
+            "across this Stratus install for now."
+        )
+    differing = [key for key, value in cleaned.items() if existing.attributes.get(key) != value]
+    if differing and attributes:
+        raise QueueNameExists(
+            f"A queue already exists with the same name and a different value for attribute {differing[0]}"
+        )
+    return existing
 
 
 def queue_attributes_set(*, queue: Queue, attributes: dict) -> Queue:
@@ -248,7 +282,7 @@ def queue_attributes_get(*, queue: Queue, names: list[str] | None) -> dict[str, 
     counts = queue_store().counts(queue.name)
     every = {
         **queue.attributes,
-        "QueueArn": queue_arn(queue.name),
+        "QueueArn": queue.arn(),
         "ApproximateNumberOfMessages": str(counts["visible"]),
         "ApproximateNumberOfMessagesNotVisible": str(counts["in_flight"]),
         "ApproximateNumberOfMessagesDelayed": str(counts["delayed"]),

@@ -7,15 +7,18 @@ module only translates. Errors carry SNS's codes with the HTTP
 status botocore's model gives them, so botocore raises its modeled exceptions
 (``sns.exceptions.NotFoundException``, ``InvalidParameterException`` and the rest).
 
-Stratus is one account, so subscriptions are confirmed at once: Subscribe always answers the
-subscription's ARN, never "pending confirmation". Of the attributes given to CreateTopic or
+Subscriptions are confirmed at once: Subscribe always answers the subscription's ARN, never
+"pending confirmation". Of the attributes given to CreateTopic or
 SetTopicAttributes, ``Policy`` (evaluated on every call), ``DisplayName`` and
 ``DeliveryPolicy`` are kept; the rest, and tags, are accepted and ignored, except
 ``FifoTopic=true``, which is refused: Stratus topics are standard topics.
 ``MessageStructure=json`` (a message per protocol) is refused too.
 
 Every operation is authorized as ``sns:<Operation>`` (PublishBatch as ``sns:Publish``) on the
-topic it names; a refusal is SNS's ``AuthorizationError``, HTTP 403, in SNS's words.
+topic it names; a refusal is SNS's ``AuthorizationError``, HTTP 403, in SNS's words. A topic
+ARN names its account, so naming another account's topic is a cross-account call that the
+topic's policy must allow (iam/tenancy.py). Lists show the caller's account's topics, and the
+subscriptions to them. Names are unique across the install for now: see ``topics``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from awsapi.errors import AwsError
 from awsapi.front import Call, Service, on_params
 from functions_app.triggers import topics
+from functions_app.triggers.arns import topic_arn
 from functions_app.triggers.models import Subscription, Topic
 from functions_app.triggers.topics import TopicError
 from iam.policy import Policy
@@ -69,7 +72,7 @@ def create_topic(params: dict) -> dict:
         )
     given = {name: attributes[name] for name in topics.SETTABLE_ATTRIBUTES if attributes.get(name)}
     topic = topics.topic_create(name=_required(params, "Name"), attributes=given)
-    return {"TopicArn": topics.topic_arn(topic.name)}
+    return {"TopicArn": topic.arn()}
 
 
 def delete_topic(params: dict) -> dict:
@@ -84,16 +87,16 @@ def delete_topic(params: dict) -> dict:
 
 
 def list_topics(params: dict) -> dict:
-    found = Topic.objects.order_by("name")
+    found = topics.topics_of_account().order_by("name")
     after = params.get("NextToken")
     if after:
         if not topics.TOPIC_NAME.fullmatch(after):
             raise TopicError("Invalid parameter: NextToken")
         found = found.filter(name__gt=after)
-    names = list(found.values_list("name", flat=True)[: PAGE_SIZE + 1])
-    result: dict = {"Topics": [{"TopicArn": topics.topic_arn(name)} for name in names[:PAGE_SIZE]]}
-    if len(names) > PAGE_SIZE:
-        result["NextToken"] = names[PAGE_SIZE - 1]
+    rows = list(found[: PAGE_SIZE + 1])
+    result: dict = {"Topics": [{"TopicArn": topic.arn()} for topic in rows[:PAGE_SIZE]]}
+    if len(rows) > PAGE_SIZE:
+        result["NextToken"] = rows[PAGE_SIZE - 1].name
     return result
 
 
@@ -101,8 +104,8 @@ def get_topic_attributes(params: dict) -> dict:
     topic = topics.topic_by_arn(_required(params, "TopicArn"))
     return {
         "Attributes": {
-            "TopicArn": topics.topic_arn(topic.name),
-            "Owner": settings.STRATUS_ACCOUNT_ID,
+            "TopicArn": topic.arn(),
+            "Owner": topic.account_id,
             "DisplayName": topic.attributes.get("DisplayName", ""),
             "Policy": topic.attributes.get("Policy") or topics.default_policy(topic),
             **(
@@ -157,10 +160,10 @@ def unsubscribe(params: dict) -> dict:
 def _subscription_shape(subscription: Subscription) -> dict:
     return {
         "SubscriptionArn": topics.subscription_arn(subscription),
-        "Owner": settings.STRATUS_ACCOUNT_ID,
+        "Owner": subscription.topic.account_id,
         "Protocol": subscription.protocol,
         "Endpoint": subscription.endpoint,
-        "TopicArn": topics.topic_arn(subscription.topic.name),
+        "TopicArn": subscription.topic.arn(),
     }
 
 
@@ -187,7 +190,8 @@ def _subscription_page(found: QuerySet[Subscription], token: str | None) -> dict
 
 
 def list_subscriptions(params: dict) -> dict:
-    return _subscription_page(Subscription.objects.all(), params.get("NextToken"))
+    found = Subscription.objects.filter(topic__in=topics.topics_of_account())
+    return _subscription_page(found, params.get("NextToken"))
 
 
 def list_subscriptions_by_topic(params: dict) -> dict:
@@ -333,14 +337,14 @@ _SUBSCRIPTION_OPERATIONS = ("Unsubscribe", "GetSubscriptionAttributes", "SetSubs
 
 
 def _resource(action: str, params: dict) -> str:
-    """The topic ARN ``action`` acts on, as SNS names it in a refusal; ``*`` for a request that
-    names none (the operation then refuses it)."""
-    # Topic ARNs name STRATUS_ACCOUNT_ID: topics are not per-account yet.
+    """The topic ARN ``action`` acts on, as SNS names it in a refusal (a name is the caller's
+    account's, an ARN names its own); ``*`` for a request that names none (the operation then
+    refuses it)."""
     if action in ("ListTopics", "ListSubscriptions"):
-        return f"arn:aws:sns:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:*"
+        return topic_arn("*")
     if action == "CreateTopic":
         name = params.get("Name")
-        return topics.topic_arn(name) if name else "*"
+        return topic_arn(name) if name else "*"
     if action in _SUBSCRIPTION_OPERATIONS:
         # A subscription's ARN is its topic's and one more part; SNS authorizes on the topic.
         arn = params.get("SubscriptionArn") or ""

@@ -7,6 +7,10 @@ Errors carry ``x-amzn-query-error`` as SQS does, so botocore raises its modeled 
 
 Every operation is authorized as ``sqs:<Operation>`` on the queue it names (a batch as its single
 action, as SQS does); a refusal is SQS's ``AccessDenied``, HTTP 403, in SQS's words.
+
+A queue URL names its account, so naming another account's queue by URL is a cross-account
+call: the queue's policy must allow it (iam/tenancy.py). Names are unique across the install
+for now: see ``queues``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from django.http import HttpRequest
 from awsapi.errors import AwsError
 from awsapi.front import Call, Service
 from functions_app.triggers import queues
+from functions_app.triggers.arns import ACCOUNT_ID
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import MessageNotInFlight, ReceiptHandleInvalid, ReceivedMessage
 from functions_app.triggers.queues import InvalidParameterValue, QueueError
@@ -105,32 +110,48 @@ def _failed(entry_id: str, error: QueueError | ReceiptHandleInvalid | MessageNot
     return {"Id": entry_id, "SenderFault": True, "Code": code, "Message": str(error)}
 
 
+def _url(request: HttpRequest, queue: Queue) -> str:
+    return queues.queue_url(queue.name, account=queue.account_id, base_url=_base_url(request))
+
+
 def create_queue(request, document):
     queue = queues.queue_create(
         name=document.get("QueueName") or "", attributes=document.get("Attributes"), tags=document.get("tags")
     )
-    return {"QueueUrl": queues.queue_url(queue.name, base_url=_base_url(request))}
+    return {"QueueUrl": _url(request, queue)}
+
+
+def _owner(document: dict) -> str | None:
+    """The account GetQueueUrl's QueueOwnerAWSAccountId names, None for the caller's own."""
+    owner = document.get("QueueOwnerAWSAccountId")
+    if owner in (None, ""):
+        return None
+    if not isinstance(owner, str) or not ACCOUNT_ID.fullmatch(owner):
+        raise InvalidParameterValue(
+            f"Value {owner} for parameter QueueOwnerAWSAccountId is invalid. Reason: not an account id."
+        )
+    return owner
 
 
 def get_queue_url(request, document):
-    queue = queues.queue_get(document.get("QueueName") or "")
-    return {"QueueUrl": queues.queue_url(queue.name, base_url=_base_url(request))}
+    queue = queues.queue_get(document.get("QueueName") or "", account=_owner(document))
+    return {"QueueUrl": _url(request, queue)}
 
 
 def list_queues(request, document):
     prefix = document.get("QueueNamePrefix") or ""
     limit = _int(document, "MaxResults", 1, 1000)
-    found = Queue.objects.filter(name__startswith=prefix).order_by("name")
+    found = queues.queues_of_account().filter(name__startswith=prefix).order_by("name")
     after = document.get("NextToken")
     if after:
         found = found.filter(name__gt=after)
-    names = list(found.values_list("name", flat=True)[: (limit or 1000) + 1])
+    rows = list(found[: (limit or 1000) + 1])
     result: dict = {}
-    page = names[: limit or 1000]
+    page = rows[: limit or 1000]
     if page:
-        result["QueueUrls"] = [queues.queue_url(name, base_url=_base_url(request)) for name in page]
-    if limit and len(names) > limit:
-        result["NextToken"] = page[-1]
+        result["QueueUrls"] = [_url(request, queue) for queue in page]
+    if limit and len(rows) > limit:
+        result["NextToken"] = page[-1].name
     return result
 
 
@@ -372,18 +393,24 @@ def _base_url(request: HttpRequest) -> str:
 
 
 def _resource(call: Call) -> str:
-    """The queue ARN the call acts on; ``*`` for ListQueues, which names no queue, and for
-    a request that names none (the operation then refuses it)."""
+    """The queue ARN the call acts on: in the account its URL (or GetQueueUrl's
+    QueueOwnerAWSAccountId) names, else the caller's; ``*`` for ListQueues, which names no
+    queue, and for a request that names none (the operation then refuses it)."""
     operation, document = call.operation, call.params
     if operation == "ListQueues":
         return "*"
+    account = None
     if operation in ("CreateQueue", "GetQueueUrl"):
         name = document.get("QueueName")
+        account = _owner(document) if operation == "GetQueueUrl" else None
     else:
         url = document.get("QueueUrl")
-        name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else None
-    # queue_arn names STRATUS_ACCOUNT_ID: queues are not per-account yet.
-    return queues.queue_arn(name) if isinstance(name, str) and name else "*"
+        named = queues.queue_url_parse(url)
+        if named is not None:
+            account, name = named
+        else:  # no account in it: its last segment, as a name in the caller's account
+            name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else None
+    return queues.queue_arn(name, account=account) if isinstance(name, str) and name else "*"
 
 
 def _on_request(handler: Callable[[HttpRequest, dict], dict], call: Call) -> dict:
@@ -391,8 +418,8 @@ def _on_request(handler: Callable[[HttpRequest, dict], dict], call: Call) -> dic
 
 
 def _queue_policy(call: Call, resource: str) -> Policy | None:
-    name = queues.queue_name_from_arn(resource)
-    return queues.queue_policy(name) if name else None
+    named = queues.queue_arn_parse(resource)
+    return queues.queue_policy(named.name, account=named.account) if named else None
 
 
 def _denied(message: str) -> QueueError:

@@ -4,6 +4,11 @@ A stream has a fixed number of shards, each one Redis stream (``stratus:stream:<
 A record goes to the shard its partition key hashes to (MD5, as Kinesis maps keys to hash
 key ranges), so records with one key stay in order. A record's sequence number is its Redis
 entry id written as digits (``<ms><seq, 10 digits>``), so it sorts as the entry ids do.
+
+A stream belongs to an account (iam/tenancy.py): a name is looked up in the request's account,
+an ARN in the account it names, and a new stream is the request's account's. Names are unique
+across the install for now (Redis knows a stream by its name alone), so creating a stream whose
+name another account uses fails as creating an existing one does (``ResourceConflict``).
 """
 
 from __future__ import annotations
@@ -11,31 +16,27 @@ from __future__ import annotations
 import hashlib
 import re
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from functions_app.runtime.redis_client import redis_client
+from functions_app.triggers.arns import stream_arn as stream_arn  # re-exported for callers
+from functions_app.triggers.arns import stream_arn_parse
 from functions_app.triggers.models import Stream
+from iam.models import default_account_id
+from iam.tenancy import current_account
 
 STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 RECORD_MAX_BYTES = 1024 * 1024
 MAX_SHARDS = 64
-_ARN = re.compile(
-    r"^arn:aws:kinesis:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stream/(?P<name>[A-Za-z0-9_.-]+)$"
-)
-
-
-def stream_arn(name: str) -> str:
-    return f"arn:aws:kinesis:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:stream/{name}"
 
 
 def stream_name_from_arn(arn: str) -> str | None:
-    match = _ARN.fullmatch(arn or "")
-    # Another region's or account's stream is not this one's, whatever its name.
-    if not match or match["account"] != settings.STRATUS_ACCOUNT_ID or match["region"] != settings.STRATUS_REGION:
-        return None
-    return match["name"]
+    """The name of the stream ``arn`` names, in whichever account; None for no stream ARN of
+    this region (``stream_arn_parse`` gives its account too)."""
+    named = stream_arn_parse(arn or "")
+    return named.name if named else None
 
 
 def shard_key(name: str, shard: int) -> str:
@@ -73,16 +74,27 @@ def stream_create(*, name: str, shard_count: int = 1) -> Stream:
         raise InvalidParameterValue(f"ShardCount must be an integer from 1 to {MAX_SHARDS}.")
     try:
         with transaction.atomic():
-            stream = Stream.objects.create(name=name, shard_count=shard_count)
-    except IntegrityError:
+            stream = Stream.objects.create(
+                name=name, account_id=current_account() or default_account_id(), shard_count=shard_count
+            )
+    except IntegrityError:  # in this account, or (names being unique for now) in another
         raise ResourceConflict(f"Stream {name} already exists.") from None
     # A new stream starts empty, whatever a stream of the same name left behind in Redis.
     redis_client().delete(*(shard_key(name, shard) for shard in range(MAX_SHARDS)))
     return stream
 
 
-def stream_get(name: str) -> Stream:
-    stream = Stream.objects.filter(name=name).first()
+def streams_of_account() -> QuerySet[Stream]:
+    """The streams of the request's account (iam.tenancy); every stream outside a request."""
+    account = current_account()
+    return Stream.objects.filter(account_id=account) if account else Stream.objects.all()
+
+
+def stream_get(name: str, *, account: str | None = None) -> Stream:
+    """The stream ``name`` in ``account``, by default the request's (any outside a request)."""
+    account = account or current_account()
+    found = Stream.objects.filter(name=name)
+    stream = (found.filter(account_id=account) if account else found).first()
     if stream is None:
         raise ResourceNotFound(f"Stream {name} not found.")
     return stream
@@ -128,4 +140,4 @@ def stream_summary(stream: Stream) -> dict:
         shards.append(
             {"shard": shard_id(shard), "length": connection.xlen(key), "oldest_age_seconds": int(age)}
         )
-    return {"name": stream.name, "arn": stream_arn(stream.name), "shards": shards}
+    return {"name": stream.name, "arn": stream.arn(), "shards": shards}

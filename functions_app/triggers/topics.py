@@ -12,6 +12,11 @@ A publish fans out after the database transaction commits, one delivery per subs
 
 Queues and the async queue are durable, so the first two are delivered at once; an endpoint
 that has since disappeared is logged and recorded (``subscription_delivery_failure``).
+
+A topic belongs to an account (iam/tenancy.py): a topic ARN is looked up in the account it
+names, a bare name in the request's, and a new topic is the request's account's. Names are
+unique across the install for now, so creating a topic whose name another account uses fails
+as creating one with different attributes does (``InvalidParameter``).
 """
 
 from __future__ import annotations
@@ -29,15 +34,19 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from awsapi.errors import AwsError
 from awsapi.shapes import service_model
 from functions_app.runtime.records import record_emit
 from functions_app.runtime.redis_client import redis_client
+from functions_app.triggers.arns import ACCOUNT_ID, topic_arn
 from functions_app.triggers.models import Subscription, Topic
 from iam.authorization import resource_policy
 from iam.errors import MalformedPolicyDocument
+from iam.models import default_account_id
 from iam.policy import Policy, policy_parse
+from iam.tenancy import current_account
 
 logger = logging.getLogger("stratus.topics")
 
@@ -68,38 +77,45 @@ def _status(code: str) -> int:
     return 400
 
 
-def topic_arn(name: str) -> str:
-    return f"arn:aws:sns:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:{name}"
-
-
 def subscription_arn(subscription: Subscription) -> str:
-    return f"{topic_arn(subscription.topic.name)}:{subscription.id}"
+    return f"{subscription.topic.arn()}:{subscription.id}"
 
 
 def _arn_parts(arn: str) -> list[str] | None:
+    """A topic ARN's six parts (a subscription's seven), of any account in this region."""
     parts = arn.split(":") if isinstance(arn, str) else []
     if (
         len(parts) in (6, 7)
         and parts[:3] == ["arn", "aws", "sns"]
         and parts[3] == settings.STRATUS_REGION
-        and parts[4] == settings.STRATUS_ACCOUNT_ID
+        and ACCOUNT_ID.fullmatch(parts[4])
     ):
         return parts
     return None
 
 
-def topic_get(name: str) -> Topic:
-    topic = Topic.objects.filter(name=name).first()
+def topics_of_account() -> QuerySet[Topic]:
+    """The topics of the request's account (iam.tenancy); every topic outside a request."""
+    account = current_account()
+    return Topic.objects.filter(account_id=account) if account else Topic.objects.all()
+
+
+def topic_get(name: str, *, account: str | None = None) -> Topic:
+    """The topic ``name`` in ``account``, by default the request's (any outside a request)."""
+    account = account or current_account()
+    found = Topic.objects.filter(name=name)
+    topic = (found.filter(account_id=account) if account else found).first()
     if topic is None:
         raise TopicError("Topic does not exist", code="NotFound")
     return topic
 
 
 def topic_by_arn(arn: str) -> Topic:
+    """The topic ``arn`` names, in the account it names."""
     parts = _arn_parts(arn)
     if parts is None or len(parts) != 6:
-        raise TopicError(f"Invalid parameter: TopicArn: {arn!r} is not a topic ARN in this account")
-    return topic_get(parts[5])
+        raise TopicError(f"Invalid parameter: TopicArn: {arn!r} is not a topic ARN in this region")
+    return topic_get(parts[5], account=parts[4])
 
 
 def subscription_by_arn(arn: str) -> Subscription:
@@ -111,7 +127,9 @@ def subscription_by_arn(arn: str) -> Subscription:
     except ValueError:
         raise TopicError(f"Invalid parameter: SubscriptionArn: {arn!r} is not a subscription ARN") from None
     subscription = (
-        Subscription.objects.select_related("topic").filter(id=subscription_id, topic__name=parts[5]).first()
+        Subscription.objects.select_related("topic")
+        .filter(id=subscription_id, topic__name=parts[5], topic__account_id=parts[4])
+        .first()
     )
     if subscription is None:
         raise TopicError("Subscription does not exist", code="NotFound")
@@ -128,13 +146,19 @@ def topic_create(*, name: str, attributes: dict[str, str] | None = None) -> Topi
             "Invalid parameter: Topic Name: must be 1 to 256 alphanumeric characters, hyphens or underscores"
         )
     attributes = {key: _attribute_check(key, value) for key, value in (attributes or {}).items() if value}
+    account = current_account() or default_account_id()
     existing = Topic.objects.filter(name=name).first()
     if existing is None:
         try:
             with transaction.atomic():
-                return Topic.objects.create(name=name, attributes=attributes)
+                return Topic.objects.create(name=name, account_id=account, attributes=attributes)
         except IntegrityError:  # created concurrently
             existing = Topic.objects.get(name=name)
+    if existing.account_id != account:
+        raise TopicError(
+            f"Invalid parameter: Name Reason: A topic named {name} exists in another account; "
+            "topic names are unique across this Stratus install for now"
+        )
     if any(existing.attributes.get(key) != value for key, value in attributes.items()):
         raise TopicError(
             "Invalid parameter: Attributes Reason: Topic already exists with different attributes"
@@ -179,20 +203,21 @@ def _attribute_check(name: str, value: str) -> str:
 
 def topic_policy(arn: str) -> Policy | None:
     """The parsed access policy set on the topic ``arn`` names; None when none was set (or the
-    ARN names no topic of this account and region: the operation answers that)."""
+    ARN names no topic of this region: the operation answers that)."""
     parts = _arn_parts(arn)
     if parts is None or len(parts) != 6:
         return None
-    name = parts[5]
-    attributes = Topic.objects.filter(name=name).values_list("attributes", flat=True).first()
+    account, name = parts[4], parts[5]
+    found = Topic.objects.filter(name=name, account_id=account)
+    attributes = found.values_list("attributes", flat=True).first()
     document = (attributes or {}).get("Policy")
-    return resource_policy(document, topic_arn(name))
+    return resource_policy(document, topic_arn(name, account=account))
 
 
 def default_policy(topic: Topic) -> str:
     """The policy SNS reports for a topic nobody set one on: the owning account may do
     everything (which its identity policies decide here; this one is reported, not evaluated)."""
-    arn = topic_arn(topic.name)
+    arn = topic.arn()
     actions = [
         f"SNS:{action}"
         for action in (
@@ -212,7 +237,7 @@ def default_policy(topic: Topic) -> str:
         "Principal": {"AWS": "*"},
         "Action": actions,
         "Resource": arn,
-        "Condition": {"StringEquals": {"AWS:SourceOwner": settings.STRATUS_ACCOUNT_ID}},
+        "Condition": {"StringEquals": {"AWS:SourceOwner": topic.account_id}},
     }
     return json.dumps({"Version": "2008-10-17", "Id": "__default_policy_ID", "Statement": [statement]})
 
@@ -224,7 +249,7 @@ def topic_delete(*, topic: Topic) -> None:
 
 def _lambda_endpoint(endpoint: str) -> str:
     """The endpoint as the full ARN of an existing function (with its qualifier, if any)."""
-    from functions_app.arns import function_arn, function_ref_parse
+    from functions_app.arns import function_ref_parse
     from functions_app.errors import LambdaError
     from functions_app.selectors import function_get, qualifier_exists_check
 
@@ -235,17 +260,17 @@ def _lambda_endpoint(endpoint: str) -> str:
             qualifier_exists_check(function, ref.qualifier)
     except LambdaError as exc:
         raise TopicError(f"Invalid parameter: Lambda endpoint: {exc.message}") from None
-    return function_arn(function.name, ref.qualifier)
+    return function.arn(ref.qualifier)
 
 
 def _sqs_endpoint(endpoint: str) -> str:
-    from functions_app.triggers.queues import QueueError, queue_arn, queue_by_arn
+    from functions_app.triggers.queues import QueueError, queue_by_arn
 
     try:
         queue = queue_by_arn(endpoint)
     except QueueError as exc:
         raise TopicError(f"Invalid parameter: SQS endpoint: {exc.message}") from None
-    return queue_arn(queue.name)
+    return queue.arn()
 
 
 def _http_endpoint(protocol: str, endpoint: str) -> str:
@@ -453,7 +478,7 @@ def topic_publish(
     )
     if size > MESSAGE_MAX_BYTES:
         raise TopicError(f"Invalid parameter: Message too long: must be at most {MESSAGE_MAX_BYTES} bytes")
-    arn = topic_arn(topic.name)
+    arn = topic.arn()
     published = _Published(
         message_id=str(uuid.uuid4()),
         topic_arn=arn,

@@ -2,6 +2,11 @@
 
 Each takes the request's members (already checked against botocore's model by ``wire``) and
 returns the response's; names and units are the API's (times in epoch milliseconds).
+
+A log group belongs to an account (iam/tenancy.py): a name is looked up in the request's
+account, an ARN in the account it names, and lists show the request's account's groups. Names
+are unique across the install for now, so creating a group whose name another account uses
+fails as creating an existing one does (``ResourceAlreadyExistsException``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from iam.tenancy import current_account
 from metrics_app.cloudwatch_logs import selectors, services
 from metrics_app.cloudwatch_logs.errors import InvalidParameter, group_not_found, token_invalid
 from metrics_app.cloudwatch_logs.filter_pattern import filter_pattern_parse
@@ -31,22 +37,22 @@ def _epoch_ms(moment) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def group_arn(name: str) -> str:
-    """A log group's ARN (STRATUS_ACCOUNT_ID's: log groups are not per-account yet)."""
-    return f"arn:aws:logs:{settings.STRATUS_REGION}:{settings.STRATUS_ACCOUNT_ID}:log-group:{name}"
+def group_arn(name: str, *, account: str | None = None) -> str:
+    """A log group's ARN in ``account``: by default the request's, else the install's."""
+    account = account or current_account() or settings.STRATUS_ACCOUNT_ID
+    return f"arn:aws:logs:{settings.STRATUS_REGION}:{account}:log-group:{name}"
 
 
-def _group_name_from_identifier(identifier: str) -> str | None:
-    """A log group's name from its name or its ARN (the form without the trailing ``:*``);
-    ``None`` for another account's group."""
+def _group_ref(identifier: str) -> tuple[str | None, str] | None:
+    """``(account, name)`` of a log group from its name (no account: the request's) or its ARN
+    (the form without the trailing ``:*`` too); ``None`` for another region's group."""
     if not identifier.startswith("arn:"):
-        return identifier
+        return None, identifier
     match = _GROUP_ARN.fullmatch(identifier)
     if not match:
         raise InvalidParameter(f"{identifier!r} is neither a log group name nor a log group ARN.")
-    # Another region's or account's group is not this one's, whatever its name.
-    local = match["account"] == settings.STRATUS_ACCOUNT_ID and match["region"] == settings.STRATUS_REGION
-    return match["name"] if local else None
+    # Another region's group is not one of these, whatever its name.
+    return (match["account"], match["name"]) if match["region"] == settings.STRATUS_REGION else None
 
 
 def _group(params: Params) -> LogGroup:
@@ -55,17 +61,18 @@ def _group(params: Params) -> LogGroup:
         raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
     if not (name or identifier):
         raise InvalidParameter("Either logGroupName or logGroupIdentifier must be given.")
-    name = name or _group_name_from_identifier(identifier)
-    if name is None:
+    ref = _group_ref(identifier) if identifier else (None, name)
+    if ref is None:
         raise group_not_found()
-    return selectors.log_group_get(name=name)
+    account, name = ref
+    return selectors.log_group_get(name=name, account=account)
 
 
 # --- Describing ----------------------------------------------------------------------------------
 
 
 def _group_description(group: LogGroup, *, brief: bool) -> dict[str, Any]:
-    arn = group_arn(group.name)
+    arn = group_arn(group.name, account=group.account_id)
     described: dict[str, Any] = {
         "logGroupName": group.name,
         "creationTime": _epoch_ms(group.created_at),
@@ -94,8 +101,10 @@ def describe_log_groups(params: Params) -> Params:
         if not isinstance(after_name, str):
             raise token_invalid()
     names = None
-    if identifiers:
-        names = [name for name in map(_group_name_from_identifier, identifiers) if name is not None]
+    if identifiers:  # only the request's account's groups are listed
+        own = current_account()
+        refs = [ref for ref in map(_group_ref, identifiers) if ref is not None]
+        names = [name for account, name in refs if own is None or account in (None, own)]
     if params.get("logGroupClass", "STANDARD") != "STANDARD":
         names = []  # every Stratus log group is of the STANDARD class
     page = selectors.log_group_list(
@@ -115,7 +124,7 @@ def _stream_description(group: LogGroup, stream: LogStream, last_ingestion_ms: i
     described: dict[str, Any] = {
         "logStreamName": stream.name,
         "creationTime": _epoch_ms(stream.created_at),
-        "arn": f"{group_arn(group.name)}:log-stream:{stream.name}",
+        "arn": f"{group_arn(group.name, account=group.account_id)}:log-stream:{stream.name}",
         "storedBytes": 0,  # deprecated by AWS, which also answers 0
     }
     if stream.first_event_ms:

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from django.db.models import Max, Q, QuerySet, Value
 from django.db.models.functions import Left, StrIndex
 
+from iam.tenancy import current_account
 from metrics_app.cloudwatch_logs.errors import group_not_found, stream_not_found
 from metrics_app.cloudwatch_logs.filter_pattern import FilterPattern
 from metrics_app.cloudwatch_logs.tokens import StreamPosition
@@ -66,8 +67,17 @@ def _before(timestamp_ms: int, event_id: int) -> Q:
 # --- Groups and streams --------------------------------------------------------------------------
 
 
-def log_group_get(*, name: str) -> LogGroup:
-    group = LogGroup.objects.filter(name=name).first()
+def log_groups_of_account() -> QuerySet[LogGroup]:
+    """The log groups of the request's account (iam.tenancy); every group outside a request."""
+    account = current_account()
+    return LogGroup.objects.filter(account_id=account) if account else LogGroup.objects.all()
+
+
+def log_group_get(*, name: str, account: str | None = None) -> LogGroup:
+    """The log group ``name`` in ``account``, by default the request's (any outside a request)."""
+    account = account or current_account()
+    found = LogGroup.objects.filter(name=name)
+    group = (found.filter(account_id=account) if account else found).first()
     if group is None:
         raise group_not_found()
     return group
@@ -81,9 +91,9 @@ def log_group_list(
     after_name: str | None = None,
     limit: int,
 ) -> Page[LogGroup]:
-    """Log groups by name, after ``after_name``: those starting with ``prefix``, containing
-    ``contains``, or among ``names``."""
-    groups = LogGroup.objects.order_by("name")
+    """The request's account's log groups by name, after ``after_name``: those starting with
+    ``prefix``, containing ``contains``, or among ``names``."""
+    groups = log_groups_of_account().order_by("name")
     if prefix:
         groups = _name_prefixed(groups, prefix)
     if contains:

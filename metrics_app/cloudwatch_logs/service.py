@@ -17,8 +17,9 @@ from metrics_app.cloudwatch_logs.operations import OPERATIONS, group_arn
 
 
 def _resource(call: Call) -> str:
-    """The log group (and stream) the request names; with no group, the account's groups as
-    AWS writes them (``log-group::log-stream:``), which only a policy on every group matches."""
+    """The log group (and stream) the request names: an ARN in the account it names, a name in
+    the caller's; with no group, the account's groups as AWS writes them
+    (``log-group::log-stream:``), which only a policy on every group matches."""
     params = call.params
     group = params.get("logGroupName") or params.get("logGroupIdentifier") or ""
     arn = group.removesuffix(":*") if group.startswith("arn:") else group_arn(group)

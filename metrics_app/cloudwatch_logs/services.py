@@ -1,9 +1,15 @@
-"""Changes to log groups through the CloudWatch Logs API: creating, deleting, retention."""
+"""Changes to log groups through the CloudWatch Logs API: creating, deleting, retention.
+
+A group is created in the request's account (iam/tenancy.py); names are unique across the
+install for now, so another account's name is refused as an existing group's is.
+"""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from iam.models import default_account_id
+from iam.tenancy import current_account
 from metrics_app.cloudwatch_logs.errors import InvalidParameter, ResourceAlreadyExists
 from metrics_app.models import LogGroup
 
@@ -37,7 +43,7 @@ RETENTION_DAYS = (
 def log_group_create(*, name: str) -> LogGroup:
     try:
         with transaction.atomic():
-            return LogGroup.objects.create(name=name)
+            return LogGroup.objects.create(name=name, account_id=current_account() or default_account_id())
     except IntegrityError:
         raise ResourceAlreadyExists("The specified log group already exists") from None
 

@@ -17,7 +17,10 @@ _MAX_SEQ = 2**64 - 1
 
 
 def units(mapping) -> list[str]:
-    stream = streams.Stream.objects.filter(name=streams.stream_name_from_arn(mapping.source)).first()
+    named = streams.stream_arn_parse(mapping.source)
+    stream = (
+        streams.Stream.objects.filter(name=named.name, account_id=named.account).first() if named else None
+    )
     count = stream.shard_count if stream else 0
     return [f"{mapping.uuid}:shard:{shard}" for shard in range(count)]
 
