@@ -1,10 +1,14 @@
-"""One structured (JSON) log line per HTTP request."""
+"""Around every HTTP request: one structured (JSON) log line, and the account it acts in."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+
+from functions_app.api.middleware import API_PATH
+from iam.tenancy import acting_in
+from iam.web.accounts import session_account_id
 
 logger = logging.getLogger("stratus.request")
 
@@ -31,3 +35,32 @@ class RequestLogMiddleware:
             )
         )
         return response
+
+
+class AccountMiddleware:
+    """Act in the signed-in user's account (``iam.web.accounts``) for the request's duration.
+
+    The AWS APIs set their own, the signed caller's: the Lambda API's paths
+    (``LambdaApiMiddleware``), the front door's ``POST /`` and ``/service/…`` (``awsapi.front``)
+    and function URLs (which find their function wherever it is) pass through untouched.
+    ``/api/v1/`` acts here in the session's account; a SigV4-signed call there in its caller's
+    (``functions_app.api.v1``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if _aws_api(request) or user is None or not user.is_authenticated:
+            return self.get_response(request)
+        with acting_in(session_account_id(user, request.session)):
+            return self.get_response(request)
+
+
+def _aws_api(request) -> bool:
+    path = request.path
+    return (
+        (path == "/" and request.method == "POST")
+        or API_PATH.match(path) is not None
+        or path.startswith(("/service/", "/lambda-url/"))
+    )

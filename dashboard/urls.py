@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from awsapi.routes import cbor_operation, home_or_aws
 from dashboard import views
 from functions_app.api.views_function_urls import function_url_serve
+from iam.web.accounts import account_switch
 from metrics_app.prometheus import prometheus_metrics
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("metrics", prometheus_metrics, name="prometheus-metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/switch", account_switch, name="account-switch"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("functions_app.api.v1_urls")),
     path("iam/", include("iam.web.urls")),

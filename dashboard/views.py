@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from dashboard.health import health_report
-from functions_app.models import Function
+from functions_app.selectors import functions_of_account
 from functions_app.web.access import EVERY_FUNCTION, VIEW, functions_visible, permitted, viewer_required
 from metrics_app.models import InvocationRecord, MetricPoint
 
@@ -17,31 +17,29 @@ def healthz(request):
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 
-def _top(metric: str, since: datetime, functions: list[str] | None) -> list[dict]:
-    points = MetricPoint.objects.filter(period=60, metric=metric, resource="", timestamp__gte=since)
-    if functions is not None:
-        points = points.filter(function_name__in=functions)
+def _top(metric: str, since: datetime, functions: list[str]) -> list[dict]:
+    points = MetricPoint.objects.filter(
+        period=60, metric=metric, resource="", timestamp__gte=since, function_name__in=functions
+    )
     return list(
-        points.exclude(function_name="")
-        .values("function_name")
-        .annotate(total=Sum("sum"))
-        .filter(total__gt=0)
-        .order_by("-total")[:5]
+        points.values("function_name").annotate(total=Sum("sum")).filter(total__gt=0).order_by("-total")[:5]
     )
 
 
 @viewer_required
 def home(request):
-    """The overview. Someone who may see every function gets the account's charts; anyone
-    else only the functions they may see, without the account-wide totals."""
+    """The overview of the account the request acts in. Someone who may see every function
+    gets the account's charts; anyone else only the functions they may see, without the
+    account-wide totals. Metrics and history are kept by function name (unique in the install),
+    so the account's are those of its functions' names."""
     since = datetime.now(UTC) - timedelta(hours=1)
     account_wide = permitted(request, VIEW, EVERY_FUNCTION)
-    functions = None
-    errors = InvocationRecord.objects.exclude(outcome="success")
-    if not account_wide:
-        visible = functions_visible(request, Function.objects.prefetch_related("policy_statements"))
+    if account_wide:
+        functions = list(functions_of_account().values_list("name", flat=True))
+    else:
+        visible = functions_visible(request, functions_of_account().prefetch_related("policy_statements"))
         functions = [function.name for function in visible]
-        errors = errors.filter(function_name__in=functions)
+    errors = InvocationRecord.objects.exclude(outcome="success").filter(function_name__in=functions)
     return render(
         request,
         "home.html",

@@ -10,13 +10,14 @@ The dashboard's pages, ``/api/v1/`` and the live websockets ask Django's ``has_p
   explicit Deny on one function hides it from a user allowed everything else.
 - ``EVERY_FUNCTION``: the account-wide pages (the overview's charts, the account's live feed,
   queues, streams and topics, creating functions) need the permission on ``function:*`` and
-  on each existing function, so a user denied even one function does not see them.
+  on each of the account's functions, so a user denied even one function does not see them.
 - ``None``: "may this user see (or change) anything in the Functions section at all": allowed
-  on ``function:*``, or on at least one existing function. Pages then show and allow only
-  the functions a ``Function`` check lets through.
+  on ``function:*``, or on at least one of the account's functions. Pages then show and allow
+  only the functions a ``Function`` check lets through.
 
-Functions live in the install's account (``STRATUS_ACCOUNT_ID``), so a user of another account
-reaches one only where its resource-based policy names them, as on the Lambda API.
+"The account" is the one the request acts in (``iam.tenancy``; the user's own, for an IAM
+user). A function's ARN names its own account, so a user reaches another account's function
+only where that function's resource-based policy names them, as on the Lambda API.
 
 Django's own model permissions (groups in the admin) still count and hold for every function
 (Django's ``ModelBackend`` answers only without ``obj``; this backend extends its grant to each
@@ -33,6 +34,7 @@ from django.contrib.auth.backends import BaseBackend, ModelBackend
 
 from functions_app.arns import function_arn
 from functions_app.models import Function
+from functions_app.selectors import functions_of_account
 from functions_app.services.policy import function_resource_policy
 from iam.authorization import authorization_enabled, caller_policies, identity_policies_cached
 from iam.callers import SignedCaller
@@ -69,7 +71,7 @@ def _allowed(principal: _Principal, action: str, resource: str, policy: Policy |
 
 
 def _function_allowed(principal: _Principal, action: str, function: Function) -> bool:
-    arn = function_arn(function.name)
+    arn = function.arn()
     decision = _allowed(principal, action, arn)
     if decision.allowed or decision.reason == "explicit_deny":
         return decision.allowed
@@ -88,7 +90,7 @@ def _permitted(principal: _Principal, action: str, obj: object) -> bool:
         return True
     if obj is EVERY_FUNCTION and not on_wildcard:
         return False
-    functions = Function.objects.only("pk", "name").prefetch_related("policy_statements")
+    functions = functions_of_account().only("pk", "name", "account_id").prefetch_related("policy_statements")
     allowed = (_function_allowed(principal, action, function) for function in functions)
     return all(allowed) if obj is EVERY_FUNCTION else any(allowed)
 

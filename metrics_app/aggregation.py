@@ -7,6 +7,7 @@ FunctionName, Resource (``name:qualifier``) and, for an alias, ExecutedVersion.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from ddsketch import DDSketch
 from ddsketch.pb import ddsketch_pb2
 from ddsketch.pb.proto import DDSketchProto
 
-from metrics_app.catalog import DISTRIBUTIONS
+from metrics_app.catalog import DISTRIBUTIONS, GAUGES
 
 SKETCH_ACCURACY = 0.01
 
@@ -101,6 +102,32 @@ class Bucket:
             if self.sketch is None:
                 self.sketch = DDSketch(SKETCH_ACCURACY)
             self.sketch.merge(other.sketch)
+
+    def stack(self, other: Bucket) -> None:
+        """Add ``other``, a gauge's bucket of another function over the same period: the levels
+        of functions running side by side add up, sampled in the same seconds (so the count is
+        the larger one, not the sum)."""
+        self.sum += other.sum
+        self.count = max(self.count, other.count)
+        self.minimum = _plus(self.minimum, other.minimum)
+        self.maximum = _plus(self.maximum, other.maximum)
+
+
+def _plus(mine: float | None, theirs: float | None) -> float | None:
+    return theirs if mine is None else mine if theirs is None else mine + theirs
+
+
+def account_bucket(metric: str, buckets: Iterable[Bucket]) -> Bucket:
+    """An account's bucket of ``metric`` for one period, from its functions' buckets of that
+    period: a gauge's stacked (``Bucket.stack``), any other metric's samples pooled. Metrics are
+    kept per function and install-wide, not per account, so an account's are built this way."""
+    combined = Bucket()
+    for bucket in buckets:
+        if metric in GAUGES:
+            combined.stack(bucket)
+        else:
+            combined.merge(bucket)
+    return combined
 
 
 def sketch_dump(sketch: DDSketch | None) -> bytes | None:

@@ -1,4 +1,5 @@
-"""``GET /api/v1/metrics``: a metric as a JSON time series (see /api/v1/openapi.json)."""
+"""``GET /api/v1/metrics``: a metric as a JSON time series (see /api/v1/openapi.json), of one
+function or of the account the request acts in (``iam.tenancy``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 
-from functions_app.errors import InvalidParameterValue
+from functions_app.arns import function_arn
+from functions_app.errors import InvalidParameterValue, ResourceNotFound
 from functions_app.models import Function
 from functions_app.runtime.redis_client import redis_client
+from functions_app.selectors import functions_of_account
 from functions_app.web.access import EVERY_FUNCTION, VIEW, permitted
-from metrics_app.catalog import METRICS
+from iam.tenancy import current_account
+from metrics_app.catalog import METRICS, POOL_METRICS
 from metrics_app.selectors import BadQuery, SeriesQuery, metric_series, statistic_check
-from metrics_app.storage import seconds_read
+from metrics_app.storage import account_seconds_read, seconds_read
 
 MAX_POINTS = 5000
 
@@ -34,11 +38,23 @@ def _moment(raw: str | None, default: datetime) -> datetime:
 
 def _scope_check(request, function_name: str) -> None:
     """One function's series needs view_function on it; the account's, or a name no function
-    has now (a deleted function's history), on every function."""
-    function = Function.objects.filter(name=function_name).first() if function_name else None
+    has now (a deleted function's history), on every function. Another account's function is
+    not found."""
+    function = functions_of_account().filter(name=function_name).first() if function_name else None
+    if function is None and function_name and Function.objects.filter(name=function_name).exists():
+        raise ResourceNotFound(f"Function not found: {function_arn(function_name)}")
     if not permitted(request, VIEW, function or EVERY_FUNCTION):
         scope = f"on {function_name}" if function is not None else "on every function"
         raise PermissionDenied(f"You need the {VIEW} permission {scope}.")
+
+
+def _account_functions(metric: str) -> tuple[str, ...] | None:
+    """The functions whose series make up the account's ``metric`` (metrics are kept per
+    function and install-wide, not per account); None for the install-wide series: a gauge of
+    the shared concurrency pool, or outside any account."""
+    if metric in POOL_METRICS or current_account() is None:
+        return None
+    return tuple(functions_of_account().values_list("name", flat=True))
 
 
 def metrics(request):
@@ -59,6 +75,7 @@ def metrics(request):
     function = request.GET.get("function", "")
     _scope_check(request, function)
     qualifier = request.GET.get("qualifier", "")
+    functions = None if function else _account_functions(metric)
     body = {
         "metric": metric,
         "statistic": statistic,
@@ -76,13 +93,11 @@ def metrics(request):
             )
         if end - start > timedelta(hours=1):
             raise InvalidParameterValue("Per-second data cover the last hour only; use period=60 or more.")
-        points = seconds_read(
-            redis_client(),
-            metric=metric,
-            function=function,
-            start=int(start.timestamp()),
-            end=int(end.timestamp()),
-        )
+        seconds = {"metric": metric, "start": int(start.timestamp()), "end": int(end.timestamp())}
+        if functions is None:
+            points = seconds_read(redis_client(), function=function, **seconds)
+        else:
+            points = account_seconds_read(redis_client(), functions=functions, **seconds)
         body["points"] = [
             {"t": datetime.fromtimestamp(point["t"], UTC).isoformat(), "v": _second_value(point, statistic)}
             for point in points
@@ -91,7 +106,10 @@ def metrics(request):
     if (end - start).total_seconds() / max(period, 1) > MAX_POINTS:
         raise InvalidParameterValue(f"That would be more than {MAX_POINTS} points; use a longer period.")
     query = SeriesQuery(
-        metric=metric, function_name=function, resource=f"{function}:{qualifier}" if qualifier else ""
+        metric=metric,
+        function_name=function,
+        resource=f"{function}:{qualifier}" if qualifier else "",
+        functions=functions,
     )
     try:
         series = metric_series(query, statistic=statistic, period=period, start=start, end=end)

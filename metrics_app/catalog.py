@@ -39,6 +39,10 @@ GAUGES = frozenset(
     }
 )
 
+# Gauges of the install's one concurrency pool, which every account draws on: kept only
+# install-wide (no function has a share of them), and shown install-wide to every account.
+POOL_METRICS = frozenset({"UnreservedConcurrentExecutions", "ClaimedAccountConcurrency"})
+
 PERIODS = (60, 300, 3600)
 NAMESPACE = "AWS/Lambda"
 

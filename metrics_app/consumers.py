@@ -3,7 +3,9 @@
 ``/ws/functions/<name>/`` streams one function's metric points, log lines and new
 invocations, to a signed-in user (the session cookie) who may see that function;
 ``/ws/account/`` streams the account's, to one who may see every function (it names them
-all). The close codes: 4401 not signed in, 4403 not allowed, 4404 no such function.
+all). Both act in the session's account (``iam.web.accounts``), as the dashboard does: another
+account's function is not found, and the account feed is that account's group. The close
+codes: 4401 not signed in, 4403 not allowed, 4404 no such function.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from functions_app.models import Function
+from functions_app.selectors import functions_of_account
 from functions_app.web.access import EVERY_FUNCTION, VIEW
-from metrics_app.live import ACCOUNT_GROUP, function_group
+from iam.tenancy import acting_in
+from iam.web.accounts import session_account_id
+from metrics_app.live import account_group, function_group
 
 NOT_SIGNED_IN, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
 
@@ -26,7 +30,7 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=NOT_SIGNED_IN)
             return
-        group, refusal = await database_sync_to_async(self.group_for)(user)
+        group, refusal = await database_sync_to_async(self._group_in_account)(user)
         if refusal:
             await self.close(code=refusal)
             return
@@ -34,9 +38,14 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
-    def group_for(self, user) -> tuple[str, int]:
-        """The group this connection joins, or a close code; runs in a thread (it reads the
-        database)."""
+    def _group_in_account(self, user) -> tuple[str, int]:
+        account = session_account_id(user, self.scope.get("session"))
+        with acting_in(account):
+            return self.group_for(user, account)
+
+    def group_for(self, user, account: str) -> tuple[str, int]:
+        """The group this connection joins in ``account`` (the request acts in it), or a
+        close code; runs in a thread (it reads the database)."""
         raise NotImplementedError
 
     async def disconnect(self, code):
@@ -62,12 +71,12 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
 
 
 class FunctionLiveConsumer(_LiveConsumer):
-    def group_for(self, user) -> tuple[str, int]:
+    def group_for(self, user, account: str) -> tuple[str, int]:
         # As on the dashboard: someone who may see no function learns nothing, not even
         # whether this one exists.
         if not user.has_perm(VIEW):
             return "", FORBIDDEN
-        function = Function.objects.filter(name=self.scope["url_route"]["kwargs"]["name"]).first()
+        function = functions_of_account().filter(name=self.scope["url_route"]["kwargs"]["name"]).first()
         if function is None:
             return "", NOT_FOUND
         if not user.has_perm(VIEW, function):
@@ -76,7 +85,7 @@ class FunctionLiveConsumer(_LiveConsumer):
 
 
 class AccountLiveConsumer(_LiveConsumer):
-    def group_for(self, user) -> tuple[str, int]:
+    def group_for(self, user, account: str) -> tuple[str, int]:
         if not user.has_perm(VIEW, EVERY_FUNCTION):
             return "", FORBIDDEN
-        return ACCOUNT_GROUP, 0
+        return account_group(account), 0

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from metrics_app.aggregation import Bucket, sketch_load
+from metrics_app.aggregation import Bucket, account_bucket, sketch_load
 from metrics_app.models import MetricPoint
 
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
@@ -68,6 +68,8 @@ class SeriesQuery:
     function_name: str = ""
     resource: str = ""
     executed_version: str = ""
+    # An account's series: its functions' (their names), combined by ``account_bucket``.
+    functions: tuple[str, ...] | None = None
 
 
 def metric_buckets(
@@ -76,6 +78,10 @@ def metric_buckets(
     """Buckets of ``period`` seconds covering [start, end), merged from stored points."""
     if period < 60 or period % 60:
         raise BadQuery("Period must be a multiple of 60 seconds (use the live API for per-second data).")
+    if query.functions is None:
+        names = {"function_name": query.function_name}
+    else:
+        names = {"function_name__in": query.functions}
     rows = []
     for stored, part_start, part_end in _resolutions(period, start, end):
         if part_start < part_end:
@@ -83,23 +89,31 @@ def metric_buckets(
                 MetricPoint.objects.filter(
                     period=stored,
                     metric=query.metric,
-                    function_name=query.function_name,
                     resource=query.resource,
                     executed_version=query.executed_version,
                     timestamp__gte=part_start,
                     timestamp__lt=part_end,
+                    **names,
                 )
             )
-    buckets: dict[datetime, Bucket] = {}
+    per_function: dict[str, dict[datetime, Bucket]] = {}
     origin = int(start.timestamp())
     for part in rows:
-        fields = ["timestamp", "sum", "count", "minimum", "maximum"] + (["sketch"] if with_sketch else [])
-        for row in part.values_list(*fields):
-            offset = (int(row[0].timestamp()) - origin) // period * period
+        fields = ["function_name", "timestamp", "sum", "count", "minimum", "maximum"]
+        for row in part.values_list(*fields, *(["sketch"] if with_sketch else [])):
+            offset = (int(row[1].timestamp()) - origin) // period * period
             key = datetime.fromtimestamp(origin + offset, UTC)
-            bucket = buckets.setdefault(key, Bucket())
-            bucket.merge(Bucket(row[1], row[2], row[3], row[4], sketch_load(row[5]) if with_sketch else None))
-    return buckets
+            bucket = per_function.setdefault(row[0], {}).setdefault(key, Bucket())
+            bucket.merge(Bucket(row[2], row[3], row[4], row[5], sketch_load(row[6]) if with_sketch else None))
+    if len(per_function) <= 1:
+        return next(iter(per_function.values()), {})
+    keys = sorted({key for buckets in per_function.values() for key in buckets})
+    return {
+        key: account_bucket(
+            query.metric, (buckets[key] for buckets in per_function.values() if key in buckets)
+        )
+        for key in keys
+    }
 
 
 def metric_series(

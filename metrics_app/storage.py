@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 from django.db import transaction
 
-from metrics_app.aggregation import Batch, Bucket, minute_start, sketch_dump, sketch_load
+from metrics_app.aggregation import Batch, Bucket, account_bucket, minute_start, sketch_dump, sketch_load
 from metrics_app.models import MetricPoint
 
 SECOND_KEY = "stratus:1s:{metric}:{function}:{minute}"
@@ -102,6 +104,23 @@ def seconds_read(connection: redis.Redis, *, metric: str, function: str, start: 
                 else:
                     point["max"] = number
     return [points[second] for second in sorted(points)]
+
+
+def account_seconds_read(
+    connection: redis.Redis, *, metric: str, functions: Iterable[str], start: int, end: int
+) -> list[dict]:
+    """An account's per-second points in [start, end]: its functions', combined per second
+    (``account_bucket``)."""
+    per_second: dict[int, list[Bucket]] = {}
+    for function in functions:
+        for point in seconds_read(connection, metric=metric, function=function, start=start, end=end):
+            bucket = Bucket(point["sum"], point["count"], None, point["max"])
+            per_second.setdefault(point["t"], []).append(bucket)
+    points = []
+    for second in sorted(per_second):
+        bucket = account_bucket(metric, per_second[second])
+        points.append({"t": second, "sum": bucket.sum, "count": bucket.count, "max": bucket.maximum})
+    return points
 
 
 def write_batch(connection: redis.Redis, batch: Batch) -> None:

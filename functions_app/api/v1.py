@@ -25,6 +25,8 @@ from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import function_get
 from functions_app.services.events import failed_deliveries_redrive, failed_events_redrive
 from functions_app.web.access import EVERY_FUNCTION, VIEW, function_check, method_permission, permitted
+from iam.tenancy import acting_in
+from iam.web.accounts import session_account_id
 
 
 def _csrf_ok(request) -> bool:
@@ -40,7 +42,10 @@ def api_v1(*, handler_checks_function: bool = False, **handlers):
     function in its path (``function_name``) needs it on that function; with
     ``handler_checks_function``, on some function here and on the one the handler finds
     there (``function_check``); any other route spans the account (queues, streams, topics)
-    and needs it on every function."""
+    and needs it on every function.
+
+    The call acts in the signed caller's account, or the signed-in user's (``iam.tenancy``):
+    functions of other accounts are not found."""
 
     @csrf_exempt
     def view(request, *args, **kwargs):
@@ -49,29 +54,38 @@ def api_v1(*, handler_checks_function: bool = False, **handlers):
             if signed:
                 request.signed_caller = caller_verify(request)
                 request.user = request.signed_caller.user
-            elif not request.user.is_authenticated:
+                account = request.signed_caller.account_id
+            elif request.user.is_authenticated:
+                account = session_account_id(request.user, request.session)
+            else:
                 return JsonResponse(
                     {"error": "Sign in, or sign the request with an access key (SigV4)."}, status=401
                 )
-            needed = method_permission(request)
-            per_function = handler_checks_function or "function_name" in kwargs
-            if not permitted(request, needed, None if per_function else EVERY_FUNCTION):
-                what = "" if per_function else " on every function"
-                return JsonResponse({"error": f"You need the {needed} permission{what}."}, status=403)
-            if not signed and needed != VIEW and not _csrf_ok(request):
-                return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
-            if "function_name" in kwargs:
-                function_check(request, function_get(kwargs["function_name"]), needed)
-            handler = handlers.get(request.method)
-            if handler is None:
-                raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")
-            return handler(request, *args, **kwargs)
+            with acting_in(account):
+                return _authorized_call(request, handlers, handler_checks_function, signed, args, kwargs)
         except PermissionDenied as refusal:
             return JsonResponse({"error": str(refusal)}, status=403)
         except AwsError as error:
             return error_response(error)
 
     return view
+
+
+def _authorized_call(request, handlers: dict, handler_checks_function: bool, signed: bool, args, kwargs):
+    """Authorize the authenticated request as ``api_v1`` says, then call its method's handler."""
+    needed = method_permission(request)
+    per_function = handler_checks_function or "function_name" in kwargs
+    if not permitted(request, needed, None if per_function else EVERY_FUNCTION):
+        what = "" if per_function else " on every function"
+        return JsonResponse({"error": f"You need the {needed} permission{what}."}, status=403)
+    if not signed and needed != VIEW and not _csrf_ok(request):
+        return JsonResponse({"error": "CSRF token missing or incorrect."}, status=403)
+    if "function_name" in kwargs:
+        function_check(request, function_get(kwargs["function_name"]), needed)
+    handler = handlers.get(request.method)
+    if handler is None:
+        raise MethodNotAllowed(f"{request.method} is not supported on {request.path}.")
+    return handler(request, *args, **kwargs)
 
 
 def _body(request) -> dict:

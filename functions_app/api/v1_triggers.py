@@ -13,7 +13,7 @@ from django.http import HttpResponse, JsonResponse
 from functions_app.api.v1 import _body
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, LambdaError, ResourceConflict, ResourceNotFound
-from functions_app.selectors import function_get
+from functions_app.selectors import function_get, functions_of_account
 from functions_app.triggers import queues, schedules, streams, topics
 from functions_app.triggers.models import Queue, Schedule, Stream, Topic
 from functions_app.triggers.schedule_expressions import schedule_describe, schedule_parse
@@ -58,7 +58,7 @@ def _queue_summary(queue: Queue) -> dict:
 
 @translated
 def queue_list(request):
-    return JsonResponse({"queues": [_queue_summary(queue) for queue in Queue.objects.all()[:500]]})
+    return JsonResponse({"queues": [_queue_summary(queue) for queue in queues.queues_of_account()[:500]]})
 
 
 @translated
@@ -103,7 +103,7 @@ def _stream_get(name: str) -> Stream:
 
 def stream_list(request):
     return JsonResponse(
-        {"streams": [streams.stream_summary(stream) for stream in Stream.objects.all()[:500]]}
+        {"streams": [streams.stream_summary(stream) for stream in streams.streams_of_account()[:500]]}
     )
 
 
@@ -165,7 +165,7 @@ def _topic_summary(topic: Topic) -> dict:
 
 @translated
 def topic_list(request):
-    return JsonResponse({"topics": [_topic_summary(topic) for topic in Topic.objects.all()[:500]]})
+    return JsonResponse({"topics": [_topic_summary(topic) for topic in topics.topics_of_account()[:500]]})
 
 
 @translated
@@ -250,7 +250,11 @@ def _schedule_shape(schedule: Schedule) -> dict:
 
 
 def _schedule_get(name: str) -> Schedule:
-    schedule = Schedule.objects.select_related("function").filter(name=name).first()
+    schedule = (
+        Schedule.objects.select_related("function")
+        .filter(name=name, function__in=functions_of_account())
+        .first()
+    )
     if schedule is None:
         raise ResourceNotFound(f"Schedule {name} not found.")
     return schedule
@@ -258,8 +262,12 @@ def _schedule_get(name: str) -> Schedule:
 
 @translated
 def schedule_list(request):
-    """The schedules of the functions the caller may see."""
-    found = Schedule.objects.select_related("function").prefetch_related("function__policy_statements")
+    """The schedules of the account's functions the caller may see."""
+    found = (
+        Schedule.objects.filter(function__in=functions_of_account())
+        .select_related("function")
+        .prefetch_related("function__policy_statements")
+    )
     if request.GET.get("function"):
         found = found.filter(function__name=request.GET["function"])
     found = list(found[:500])

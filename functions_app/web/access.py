@@ -8,7 +8,8 @@ in someone who may see (or change) some function; the page then finds its functi
 topics, creating a function) need the permission on ``EVERY_FUNCTION``.
 
 Everyone else gets 403, and anonymous visitors the sign-in page. A function that does not
-exist is 404 to anyone allowed into the section at all.
+exist is 404 to anyone allowed into the section at all; so is another account's, as pages
+find and list functions in the account the request acts in (``iam.web.accounts``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from django.urls import reverse
 from functions_app.errors import LambdaError
 from functions_app.models import LATEST, FailedEvent, FunctionVersion
 from functions_app.runtimes import available_runtimes
-from functions_app.selectors import version_get
+from functions_app.selectors import functions_of_account, version_get
 from functions_app.services.artifacts import artifact_read
 from functions_app.services.execution_role import execution_roles_available
 from functions_app.services.functions import function_create, function_create_with_basic_role
@@ -82,7 +82,8 @@ def _sparklines(functions: list[str]) -> dict[str, str]:
 def function_list(request):
     query = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", "name")
-    versions = FunctionVersion.objects.filter(version=LATEST).select_related("function", "code")
+    versions = FunctionVersion.objects.filter(version=LATEST, function__in=functions_of_account())
+    versions = versions.select_related("function", "code")
     if query:
         versions = versions.filter(Q(function__name__icontains=query) | Q(description__icontains=query))
     versions = list(versions.order_by("function__name").prefetch_related("function__policy_statements"))

@@ -24,12 +24,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from functions_app.arns import function_arn
 from functions_app.errors import LambdaError
 from functions_app.models import Function
 from functions_app.services import policy
 from functions_app.triggers import function_urls, mappings, queues, schedules, streams, topics
-from functions_app.triggers.models import FunctionUrlConfig, Queue, Stream, Subscription, Topic
+from functions_app.triggers.models import FunctionUrlConfig, Subscription
 from functions_app.web.access import (
     CHANGE,
     EVERY_FUNCTION,
@@ -74,7 +73,7 @@ def _owned(rows: QuerySet, **lookup):
 
 def _subscriptions_of(function: Function) -> QuerySet:
     """Topic subscriptions that invoke this function (unqualified or through an alias)."""
-    arn = function_arn(function.name)
+    arn = function.arn()
     return (
         Subscription.objects.filter(protocol=Subscription.Protocol.LAMBDA)
         .filter(Q(endpoint=arn) | Q(endpoint__startswith=f"{arn}:"))
@@ -108,14 +107,14 @@ def function_triggers(function: Function, *, base_url: str) -> dict:
             {"mapping": mapping, "source_name": _source_name(mapping.source)}
             for mapping in function.event_source_mappings.order_by("last_modified")
         ],
-        "topics": list(Topic.objects.values_list("name", flat=True)[:LISTED_MAX]),
+        "topics": list(topics.topics_of_account().values_list("name", flat=True)[:LISTED_MAX]),
         "queues": [
             (queues.queue_arn(name), name)
-            for name in Queue.objects.values_list("name", flat=True)[:LISTED_MAX]
+            for name in queues.queues_of_account().values_list("name", flat=True)[:LISTED_MAX]
         ],
         "streams": [
             (streams.stream_arn(name), name)
-            for name in Stream.objects.values_list("name", flat=True)[:LISTED_MAX]
+            for name in streams.streams_of_account().values_list("name", flat=True)[:LISTED_MAX]
         ],
         "auth_types": FunctionUrlConfig.AuthType.values,
         "starting_positions": STARTING_POSITIONS,
@@ -174,9 +173,7 @@ def _schedule_delete(function: Function, post) -> str:
 
 def _subscribe(function: Function, post) -> str:
     topic = topics.topic_get(post.get("topic", ""))
-    topics.subscription_create(
-        topic=topic, protocol=Subscription.Protocol.LAMBDA, endpoint=function_arn(function.name)
-    )
+    topics.subscription_create(topic=topic, protocol=Subscription.Protocol.LAMBDA, endpoint=function.arn())
     return f"Subscribed to topic {topic.name}."
 
 
@@ -357,7 +354,9 @@ def _topic_delete(post, user) -> str:
 
 
 def _subscription_delete(post, user) -> str:
-    subscription = Subscription.objects.filter(pk=_uuid(post.get("subscription"))).first()
+    subscription = Subscription.objects.filter(
+        pk=_uuid(post.get("subscription")), topic__in=topics.topics_of_account()
+    ).first()
     if subscription is None:
         raise Http404("No such subscription.")
     topics.subscription_delete(subscription=subscription)
@@ -383,7 +382,7 @@ RESOURCE_ACTIONS: dict[str, tuple[str, Callable]] = {
 @account_viewer_required
 def triggers_page(request):
     queue_rows = []
-    for queue in Queue.objects.all()[:LISTED_MAX]:
+    for queue in queues.queues_of_account()[:LISTED_MAX]:
         queue_rows.append(
             {
                 "queue": queue,
@@ -392,7 +391,7 @@ def triggers_page(request):
             }
         )
     stream_rows = []
-    for stream in Stream.objects.all()[:LISTED_MAX]:
+    for stream in streams.streams_of_account()[:LISTED_MAX]:
         shards = streams.stream_summary(stream)["shards"]
         stream_rows.append(
             {
@@ -401,7 +400,7 @@ def triggers_page(request):
                 "oldest_age_seconds": max((shard["oldest_age_seconds"] for shard in shards), default=0),
             }
         )
-    topic_list = Topic.objects.prefetch_related("subscriptions")[:LISTED_MAX]
+    topic_list = topics.topics_of_account().prefetch_related("subscriptions")[:LISTED_MAX]
     return render(
         request,
         "triggers/index.html",

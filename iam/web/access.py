@@ -32,6 +32,7 @@ from iam.authorization import authorize
 from iam.callers import SignedCaller
 from iam.errors import IamError, NoSuchEntity
 from iam.models import Account, user_principal
+from iam.tenancy import current_account
 
 T = TypeVar("T")
 
@@ -40,8 +41,13 @@ SECTION_OPERATIONS = ("ListUsers", "ListGroups", "ListRoles", "ListPolicies")
 
 
 def dashboard_caller(user) -> SignedCaller:
-    """The signed-in dashboard user as the API would see them: their principal, no key."""
+    """The signed-in dashboard user as the API would see them: their principal, no key. A
+    superuser, administrator of every account, calls in the account the request acts in (the
+    one chosen in the nav, ``iam.web.accounts``), so that names are found and changes audited
+    there."""
     principal_arn, account_id = user_principal(user)
+    if getattr(user, "is_superuser", False):
+        account_id = current_account() or account_id
     return SignedCaller(
         access_key_id="",
         region=settings.STRATUS_REGION,
@@ -139,10 +145,14 @@ def section_visible(caller: SignedCaller) -> bool:
 
 
 def account_of(user) -> Account:
-    """The account the pages act in: the user's, or the default one for a superuser made by
-    ``createsuperuser`` (who has no IAM identity)."""
+    """The account the pages act in: an IAM user's own; for a superuser, the one the request
+    acts in (chosen in the nav), the install's by default."""
     iam_user = getattr(user, "iam_user", None)
-    return services.account_default() if iam_user is None else iam_user.account
+    if iam_user is not None and not user.is_superuser:
+        return iam_user.account
+    account_id = current_account()
+    chosen = Account.objects.filter(id=account_id).first() if account_id else None
+    return chosen or services.account_default()
 
 
 def console_page(view: Callable) -> Callable:
