@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import random
 import time
 import uuid
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
+from rq.exceptions import NoSuchJobError
 
 from functions_app.errors import InvalidParameterValue, ServiceFault, TooManyRequests
 from functions_app.models import Function, FunctionVersion
@@ -25,6 +28,8 @@ CLIENT_CONTEXT_MAX = 3583
 # How long a synchronous caller waits for a worker to pick its event up, beyond the
 # function's own timeout and INIT.
 QUEUE_WAIT_SECONDS = 60
+# How often a synchronous caller waiting for its result checks that the worker still lives.
+RESULT_POLL_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,30 @@ def _admit(function: Function, *, lease: str, ttl: float) -> None:
         raise TooManyRequests("Rate Exceeded.", reason=reason)
 
 
+def _result_wait(job, connection: redis.Redis, *, budget: float):
+    """The job's result; or, as text, why there will be none: no worker took it up in time,
+    or the worker running it stopped (its alive key lapses seconds after it dies, so the
+    caller hears within seconds rather than after the function's whole timeout)."""
+    picked_up_by = time.monotonic() + QUEUE_WAIT_SECONDS
+    finished_by = picked_up_by + budget
+    while True:
+        result = job.latest_result(timeout=RESULT_POLL_SECONDS)
+        if result is not None:
+            return result
+        try:
+            job.refresh()
+        except NoSuchJobError:  # its time to be picked up passed, and RQ dropped it
+            return "No worker picked the invocation up in time; check that Stratus workers are running."
+        worker = job.worker_name
+        if worker and not connection.exists(routing.ALIVE_PREFIX + worker):
+            return f"The worker running the invocation stopped ({worker}); the invocation did not complete."
+        now = time.monotonic()
+        if not worker and now > picked_up_by:
+            return "No worker picked the invocation up in time; check that Stratus workers are running."
+        if now > finished_by:
+            return "The invocation did not complete in time."
+
+
 def invoke_sync(
     *,
     target: InvocationTarget,
@@ -154,13 +183,12 @@ def invoke_sync(
     except Exception:
         concurrency.release(queue.connection, function_name=function.name, lease=request_id)
         raise
-    result = job.latest_result(timeout=int(budget + QUEUE_WAIT_SECONDS))
-    if result is None:
-        job.cancel()
+    result = _result_wait(job, connection, budget=budget)
+    if isinstance(result, str):  # why there is none
+        with contextlib.suppress(Exception):  # RQ refuses to cancel a job it counts as started
+            job.cancel()
         concurrency.release(queue.connection, function_name=function.name, lease=request_id)
-        raise ServiceFault(
-            "No worker picked the invocation up in time; check that Stratus workers are running."
-        )
+        raise ServiceFault(result)
     if result.type != result.Type.SUCCESSFUL:
         raise ServiceFault(f"The worker failed to run the invocation (request {request_id}).")
     value = result.return_value

@@ -1,0 +1,79 @@
+"""A synchronous invoke whose worker dies fails fast and frees the concurrency it held.
+
+Before, the caller waited the function's whole timeout plus a minute, then got a 500 (RQ
+refused to cancel the started job), and the lease stayed until it expired. The stack here is
+a stack of its own (its own Redis, database and worker), so killing its worker leaves the
+session's workers alone.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+import zipfile
+
+import pytest
+import redis
+from botocore.exceptions import ClientError
+
+from bench.stack import ROLE, stratus_stack
+from tests.conftest import aws_client
+
+SLEEPER_PY = "import time\n\ndef handler(event, context):\n    time.sleep(60)\n"
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("lambda_function.py", source)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its_concurrency(python_runtime):
+    with stratus_stack(workers=1) as stack:
+        key = (stack["key"]["AccessKeyId"], stack["key"]["SecretAccessKey"])
+        lam = aws_client("lambda", stack["url"], key)
+        lam.create_function(
+            FunctionName="sleeper",
+            Runtime=python_runtime,
+            Role=ROLE,
+            Handler="lambda_function.handler",
+            Code={"ZipFile": _zip(SLEEPER_PY)},
+            Timeout=120,
+        )
+        lam.put_function_concurrency(FunctionName="sleeper", ReservedConcurrentExecutions=1)
+        outcome: dict = {}
+
+        def invoke() -> None:
+            try:
+                lam.invoke(FunctionName="sleeper", Payload=b"{}")
+                outcome["error"] = None
+            except ClientError as error:
+                outcome["error"] = error.response
+            outcome["at"] = time.monotonic()
+
+        caller = threading.Thread(target=invoke, daemon=True)
+        caller.start()
+        connection = redis.Redis.from_url(stack["redis_url"])
+        deadline = time.monotonic() + 60
+        busy: list[bytes] = []
+        while not busy:
+            assert time.monotonic() < deadline, "no worker took the invocation up"
+            busy = connection.keys("stratus:worker-busy:*")
+            time.sleep(0.05)
+        worker_pid = int(busy[0].decode().rsplit("-", 1)[1])
+        os.kill(worker_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        caller.join(timeout=30)
+        assert not caller.is_alive(), "the caller was still waiting 30 s after its worker died"
+        assert outcome["error"] is not None
+        assert outcome["error"]["Error"]["Code"] == "ServiceException"
+        assert "stopped" in outcome["error"]["Error"]["Message"]
+        assert outcome["at"] - killed_at <= 15
+        # The lease it held is gone: reserved concurrency 1 admits the next invocation at once.
+        assert connection.zcard("stratus:concurrency:function:sleeper") == 0
