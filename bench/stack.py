@@ -98,9 +98,30 @@ def stratus_stack(*, workers: int = 2):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        stack = {"url": url, "key": key, "env": env, "data_dir": data_dir, "redis_url": env["REDIS_URL"]}
+
+        def redis_restart(down_seconds: float = 0.0) -> None:
+            """Kill the stack's Redis (no goodbye) and start it again on the same port and data."""
+            nonlocal redis_process
+            redis_process.kill()
+            redis_process.wait()
+            time.sleep(down_seconds)
+            redis_process = redis_start(
+                directory=data_dir / "redis", port=redis_port, password=password, quiet=True
+            )
+
+        stack = {
+            "url": url,
+            "key": key,
+            "env": env,
+            "data_dir": data_dir,
+            "redis_url": env["REDIS_URL"],
+            "workers": processes[1:],
+            "redis_restart": redis_restart,
+        }
         iam = aws_client("iam", stack)
-        iam.create_role(RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
+        iam.create_role(
+            RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+        )
         # Queue and stream triggers read their source with the function's role, as on AWS.
         for policy in ("AWSLambdaSQSQueueExecutionRole", "AWSLambdaKinesisExecutionRole"):
             iam.attach_role_policy(

@@ -20,7 +20,7 @@ import redis
 from botocore.exceptions import ClientError
 
 from bench.stack import ROLE, stratus_stack
-from tests.conftest import aws_client
+from tests.conftest import aws_client, wait_until
 
 SLEEPER_PY = "import time\n\ndef handler(event, context):\n    time.sleep(60)\n"
 
@@ -77,3 +77,53 @@ def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its
         assert outcome["at"] - killed_at <= 15
         # The lease it held is gone: reserved concurrency 1 admits the next invocation at once.
         assert connection.zcard("stratus:concurrency:function:sleeper") == 0
+
+
+@pytest.mark.slow
+def test_workers_outlive_a_redis_restart_under_load_with_nothing_to_restart_them(python_runtime):
+    """No supervisor here (as on a worker host started by hand): the worker reconnects by
+    itself, and invocations succeed again once Redis is back."""
+    with stratus_stack(workers=1) as stack:
+        key = (stack["key"]["AccessKeyId"], stack["key"]["SecretAccessKey"])
+        lam = aws_client("lambda", stack["url"], key)
+        lam.create_function(
+            FunctionName="echo",
+            Runtime=python_runtime,
+            Role=ROLE,
+            Handler="lambda_function.handler",
+            Code={"ZipFile": _zip("def handler(event, context):\n    return event\n")},
+        )
+        assert lam.invoke(FunctionName="echo", Payload=b'{"n": 0}')["Payload"].read() == b'{"n": 0}'
+        stop = threading.Event()
+        failures: list[str] = []
+        sent: list[int] = []
+
+        def load() -> None:  # invocations keep arriving while Redis is away
+            while not stop.is_set():
+                try:
+                    lam.invoke(FunctionName="echo", InvocationType="Event", Payload=b"{}")
+                    sent.append(1)
+                except ClientError as error:
+                    failures.append(error.response["Error"]["Code"])
+                except Exception as error:  # the API itself may drop the connection
+                    failures.append(type(error).__name__)
+                time.sleep(0.05)
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        wait_until(lambda: len(sent) >= 5, timeout=30, what="the load to get going")
+        stack["redis_restart"](down_seconds=3)
+        deadline, last = time.monotonic() + 60, None
+        while True:
+            try:
+                answer = lam.invoke(FunctionName="echo", Payload=b'{"n": 1}')["Payload"].read()
+                if answer == b'{"n": 1}':
+                    break
+            except Exception as error:  # Redis still coming back
+                last = error
+            assert time.monotonic() < deadline, f"no invocation succeeded after the restart: {last!r}"
+            time.sleep(0.5)
+        stop.set()
+        loader.join(timeout=10)
+        assert all(worker.poll() is None for worker in stack["workers"]), "a worker exited with Redis"
+        assert failures, "the load should have met the outage"
