@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_runtime import NOOP, ROLE, RUNTIME, _timed, _zip  # noqa: E402
-from bench.stack import ROOT, lambda_client, percentile, stratus_stack  # noqa: E402
+from bench.stack import lambda_client, percentile, stratus_stack  # noqa: E402
 
 MESSAGES = 2000
 CLIENTS = 8
@@ -57,16 +56,6 @@ def _signed_post(stack, path: str, body: dict) -> dict:
     prepared = urllib.request.Request(url, data=data, headers=dict(request.headers.items()), method="POST")
     with urllib.request.urlopen(prepared, timeout=30) as response:
         return json.loads(response.read())
-
-
-def _poller(stack) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "stratus_poller"],
-        cwd=ROOT,
-        env=stack["env"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def invoke_throughput(client) -> float:
@@ -134,63 +123,56 @@ def stream_mapping_throughput(stack, client) -> float:
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     with stratus_stack(workers=2) as stack:
-        poller = _poller(stack)
-        try:
-            client, sqs = lambda_client(stack), _client(stack, "sqs")
-            client.create_function(
-                FunctionName="noop",
-                Runtime=RUNTIME,
-                Role=ROLE,
-                Handler="lambda_function.handler",
-                Code={"ZipFile": _zip(NOOP)},
-            )
-            function_url = client.create_function_url_config(FunctionName="noop", AuthType="NONE")[
-                "FunctionUrl"
-            ]
-            # A NONE URL is public once the function's policy says so, as AWS requires.
-            client.add_permission(
-                FunctionName="noop",
-                StatementId="FunctionURLAllowPublicAccess",
-                Action="lambda:InvokeFunctionUrl",
-                Principal="*",
-                FunctionUrlAuthType="NONE",
-            )
-            client.add_permission(
-                FunctionName="noop",
-                StatementId="FunctionURLAllowInvokeAction",
-                Action="lambda:InvokeFunction",
-                Principal="*",
-                InvokedViaFunctionUrl=True,
-            )
-            queue_url = sqs.create_queue(QueueName="latency")["QueueUrl"]
+        client, sqs = lambda_client(stack), _client(stack, "sqs")
+        client.create_function(
+            FunctionName="noop",
+            Runtime=RUNTIME,
+            Role=ROLE,
+            Handler="lambda_function.handler",
+            Code={"ZipFile": _zip(NOOP)},
+        )
+        function_url = client.create_function_url_config(FunctionName="noop", AuthType="NONE")["FunctionUrl"]
+        # A NONE URL is public once the function's policy says so, as AWS requires.
+        client.add_permission(
+            FunctionName="noop",
+            StatementId="FunctionURLAllowPublicAccess",
+            Action="lambda:InvokeFunctionUrl",
+            Principal="*",
+            FunctionUrlAuthType="NONE",
+        )
+        client.add_permission(
+            FunctionName="noop",
+            StatementId="FunctionURLAllowInvokeAction",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+            InvokedViaFunctionUrl=True,
+        )
+        queue_url = sqs.create_queue(QueueName="latency")["QueueUrl"]
 
-            def receive_delete():
-                messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
-                for message in messages:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        def receive_delete():
+            messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
+            for message in messages:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-            def url_get():
-                with urllib.request.urlopen(function_url, timeout=30) as response:
-                    response.read()
+        def url_get():
+            with urllib.request.urlopen(function_url, timeout=30) as response:
+                response.read()
 
-            send = lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="x")  # noqa: E731
-            config = lambda: client.get_function_configuration(FunctionName="noop")  # noqa: E731
-            invoke = lambda: client.invoke(FunctionName="noop", Payload=b"{}")  # noqa: E731
-            for warm in (send, config, invoke, url_get):
-                _timed(warm, 20)
-            sends, receives, configs, invokes, urls = [], [], [], [], []
-            for _ in range(10):  # interleaved, so drift on a busy machine hits both sides alike
-                sends += _timed(send, 20)
-                receives += _timed(receive_delete, 20)
-                configs += _timed(config, 20)
-                invokes += _timed(invoke, 20)
-                urls += _timed(url_get, 20)
-            invoked = invoke_throughput(client)
-            via_sqs = sqs_mapping_throughput(stack, client, sqs)
-            via_stream = stream_mapping_throughput(stack, client)
-        finally:
-            poller.terminate()
-            poller.wait(timeout=20)
+        send = lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="x")  # noqa: E731
+        config = lambda: client.get_function_configuration(FunctionName="noop")  # noqa: E731
+        invoke = lambda: client.invoke(FunctionName="noop", Payload=b"{}")  # noqa: E731
+        for warm in (send, config, invoke, url_get):
+            _timed(warm, 20)
+        sends, receives, configs, invokes, urls = [], [], [], [], []
+        for _ in range(10):  # interleaved, so drift on a busy machine hits both sides alike
+            sends += _timed(send, 20)
+            receives += _timed(receive_delete, 20)
+            configs += _timed(config, 20)
+            invokes += _timed(invoke, 20)
+            urls += _timed(url_get, 20)
+        invoked = invoke_throughput(client)
+        via_sqs = sqs_mapping_throughput(stack, client, sqs)
+        via_stream = stream_mapping_throughput(stack, client)
     c50 = percentile(configs, 0.5)
     rows = [
         ("SQS SendMessage p50 / GetFunctionConfiguration p50", percentile(sends, 0.5), c50, "≤ 1.5", "ms"),

@@ -1,7 +1,8 @@
 """A throwaway Stratus stack for benchmarks: its own Redis, SQLite database and data dir.
 
-Everything runs as `make run` runs it (uvicorn, real workers, real sandboxes), on free
-ports, and is torn down at the end.
+Everything runs as `make run` runs it (uvicorn, real workers and sandboxes, the metrics
+consumer, the scheduler and the poller, at make run's log level), on free ports, and is torn
+down at the end.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ def stratus_stack(*, workers: int = 2):
         STRATUS_DATA_DIR=str(data_dir),
         REDIS_URL=f"redis://:{password}@127.0.0.1:{redis_port}/0",
         DJANGO_SETTINGS_MODULE="dashboard.settings",
-        STRATUS_LOG_LEVEL="WARNING",
+        STRATUS_LOG_LEVEL="INFO",  # make run's level: the request log is part of the cost
     )
-    processes: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen] = []  # the web server, then the workers
+    companions: list[subprocess.Popen] = []  # the consumer, the scheduler and the poller
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         key = json.loads(
@@ -87,6 +89,11 @@ def stratus_stack(*, workers: int = 2):
                     env=env,
                     **quiet,
                 )
+            )
+        # The rest of what `make run` starts, so a benchmark pays what a user's stack pays.
+        for command in ("stratus_consumer", "stratus_scheduler", "stratus_poller"):
+            companions.append(
+                subprocess.Popen([sys.executable, "manage.py", command], cwd=ROOT, env=env, **quiet)
             )
         url = f"http://127.0.0.1:{http_port}"
         deadline = time.monotonic() + 30
@@ -129,9 +136,9 @@ def stratus_stack(*, workers: int = 2):
             )
         yield stack
     finally:
-        for process in processes:
+        for process in processes + companions:
             process.terminate()
-        for process in processes:
+        for process in processes + companions:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
