@@ -76,6 +76,16 @@ def wait_until(condition, *, timeout: float, what: str = "the condition"):
     return value
 
 
+def holds_throughout(condition, *, seconds: float, what: str = "the condition") -> None:
+    """Assert ``condition()`` stays truthy for ``seconds``: what ``wait_until`` is for a state
+    that must come, this is for one that must last (that nothing happens within a window the
+    code under test promises)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        assert condition(), f"{what} stopped holding within {seconds} s"
+        time.sleep(0.05)
+
+
 def stratus_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

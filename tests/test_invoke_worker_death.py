@@ -8,43 +8,40 @@ session's workers alone.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import threading
 import time
-import zipfile
 
 import pytest
 import redis
 from botocore.exceptions import ClientError
 
 from bench.stack import ROLE, stratus_stack
-from tests.conftest import aws_client, wait_until
+from tests.conftest import aws_client, make_zip, wait_until
 
 SLEEPER_PY = "import time\n\ndef handler(event, context):\n    time.sleep(60)\n"
 
 
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("lambda_function.py", source)
-    return buffer.getvalue()
+def _stack_function(stack, runtime: str, name: str, source: str, **fields):
+    """A Lambda client of the stack's administrator, and a function made with it."""
+    key = (stack["key"]["AccessKeyId"], stack["key"]["SecretAccessKey"])
+    lam = aws_client("lambda", stack["url"], key)
+    lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="lambda_function.handler",
+        Code={"ZipFile": make_zip({"lambda_function.py": source})},
+        **fields,
+    )
+    return key, lam
 
 
 @pytest.mark.slow
 def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its_concurrency(python_runtime):
     with stratus_stack(workers=1) as stack:
-        key = (stack["key"]["AccessKeyId"], stack["key"]["SecretAccessKey"])
-        lam = aws_client("lambda", stack["url"], key)
-        lam.create_function(
-            FunctionName="sleeper",
-            Runtime=python_runtime,
-            Role=ROLE,
-            Handler="lambda_function.handler",
-            Code={"ZipFile": _zip(SLEEPER_PY)},
-            Timeout=120,
-        )
+        _, lam = _stack_function(stack, python_runtime, "sleeper", SLEEPER_PY, Timeout=120)
         lam.put_function_concurrency(FunctionName="sleeper", ReservedConcurrentExecutions=1)
         outcome: dict = {}
 
@@ -59,12 +56,11 @@ def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its
         caller = threading.Thread(target=invoke, daemon=True)
         caller.start()
         connection = redis.Redis.from_url(stack["redis_url"])
-        deadline = time.monotonic() + 60
-        busy: list[bytes] = []
-        while not busy:
-            assert time.monotonic() < deadline, "no worker took the invocation up"
-            busy = connection.keys("stratus:worker-busy:*")
-            time.sleep(0.05)
+        busy = wait_until(
+            lambda: connection.keys("stratus:worker-busy:*"),
+            timeout=60,
+            what="a worker taking the invocation up",
+        )
         worker_pid = int(busy[0].decode().rsplit("-", 1)[1])
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -84,14 +80,8 @@ def test_workers_outlive_a_redis_restart_under_load_with_nothing_to_restart_them
     """No supervisor here (as on a worker host started by hand): the worker reconnects by
     itself, and invocations succeed again once Redis is back."""
     with stratus_stack(workers=1) as stack:
-        key = (stack["key"]["AccessKeyId"], stack["key"]["SecretAccessKey"])
-        lam = aws_client("lambda", stack["url"], key)
-        lam.create_function(
-            FunctionName="echo",
-            Runtime=python_runtime,
-            Role=ROLE,
-            Handler="lambda_function.handler",
-            Code={"ZipFile": _zip("def handler(event, context):\n    return event\n")},
+        key, lam = _stack_function(
+            stack, python_runtime, "echo", "def handler(event, context):\n    return event\n"
         )
         assert lam.invoke(FunctionName="echo", Payload=b'{"n": 0}')["Payload"].read() == b'{"n": 0}'
         stop = threading.Event()
@@ -107,7 +97,7 @@ def test_workers_outlive_a_redis_restart_under_load_with_nothing_to_restart_them
                     failures.append(error.response["Error"]["Code"])
                 except Exception as error:  # the API itself may drop the connection
                     failures.append(type(error).__name__)
-                time.sleep(0.05)
+                stop.wait(0.05)  # pacing the load, not waiting for anything
 
         loader = threading.Thread(target=load, daemon=True)
         loader.start()
@@ -116,16 +106,14 @@ def test_workers_outlive_a_redis_restart_under_load_with_nothing_to_restart_them
         # An invocation caught mid-restart may wait out its pick-up time (its enqueue can be
         # in the second Redis loses): probe with a short read timeout until one goes through.
         probe = aws_client("lambda", stack["url"], key, read_timeout=15)
-        deadline, last = time.monotonic() + 120, None
-        while True:
+
+        def answered() -> bool:
             try:
-                answer = probe.invoke(FunctionName="echo", Payload=b'{"n": 1}')["Payload"].read()
-                if answer == b'{"n": 1}':
-                    break
-            except Exception as error:  # Redis still coming back
-                last = error
-            assert time.monotonic() < deadline, f"no invocation succeeded after the restart: {last!r}"
-            time.sleep(0.5)
+                return probe.invoke(FunctionName="echo", Payload=b'{"n": 1}')["Payload"].read() == b'{"n": 1}'
+            except Exception:  # Redis still coming back
+                return False
+
+        wait_until(answered, timeout=120, what="an invocation succeeding after the restart")
         stop.set()
         loader.join(timeout=10)
         assert all(worker.poll() is None for worker in stack["workers"]), "a worker exited with Redis"

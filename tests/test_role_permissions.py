@@ -6,13 +6,12 @@ why in LastProcessingResult) until it is given back."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from functions_app.triggers.pollers.base import ROLE_RECHECK_SECONDS
 from iam import selectors, services
-from tests.conftest import aws_client, lambda_role, wait_until
+from tests.conftest import aws_client, holds_throughout, lambda_role, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -150,16 +149,18 @@ def test_a_poller_stops_reading_when_the_role_loses_its_permission(lambda_client
         what="the poller to say its role may not read the queue",
     )
     sqs.send_message(QueueUrl=url, MessageBody="second")
+
     # For two of the poller's rechecks, the message is never consumed: a receive already
     # waiting when the permission went hands it back without invoking.
-    watch_until = time.monotonic() + 2 * ROLE_RECHECK_SECONDS
-    while time.monotonic() < watch_until:
+    def held() -> bool:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        held = int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
+        visible, in_flight = (
+            attributes["ApproximateNumberOfMessages"],
+            attributes["ApproximateNumberOfMessagesNotVisible"],
         )
-        assert held == 1
-        time.sleep(0.5)
+        return int(visible) + int(in_flight) == 1
+
+    holds_throughout(held, seconds=2 * ROLE_RECHECK_SECONDS, what="the unconsumed message")
 
     services.policy_attach(principal=role, policy_arn=SQS_EXECUTION)
     wait_until(drained, timeout=60, what="the poller to read again once the role may")
