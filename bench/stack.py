@@ -36,7 +36,9 @@ LAMBDA_TRUST_POLICY = {
 
 
 @contextmanager
-def stratus_stack(*, workers: int = 2):
+def stratus_stack(*, workers: int = 1, **settings: str):
+    """``workers`` host processes (make run starts one); ``settings`` are extra environment
+    variables for every process of the stack."""
     data_dir = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
     redis_port, http_port = free_port(), free_port()
     password = secrets.token_urlsafe(16)
@@ -48,6 +50,7 @@ def stratus_stack(*, workers: int = 2):
         DJANGO_SETTINGS_MODULE="dashboard.settings",
         STRATUS_LOG_LEVEL="INFO",  # make run's level: the request log is part of the cost
     )
+    env.update(settings)
     processes: list[subprocess.Popen] = []  # the web server, then the workers
     companions: list[subprocess.Popen] = []  # the consumer, the scheduler and the poller
     try:
@@ -124,6 +127,8 @@ def stratus_stack(*, workers: int = 2):
             "redis_url": env["REDIS_URL"],
             "workers": processes[1:],
             "redis_restart": redis_restart,
+            # Every process of the stack, Redis included (its pid changes when it restarts).
+            "pids": lambda: [process.pid for process in processes + companions] + [redis_process.pid],
         }
         iam = aws_client("iam", stack)
         iam.create_role(

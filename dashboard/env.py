@@ -95,3 +95,14 @@ def secret_in_file(path: Path, *, length: int = 50) -> str:
     if not value:
         raise ImproperlyConfigured(f"{path} is empty; delete it to have a new secret generated")
     return value
+
+
+def host_memory_default_mb() -> int:
+    """75 % of this machine's memory (MemTotal in /proc/meminfo), or 4 GiB when unreadable."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 3 // 4 // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4096

@@ -37,8 +37,8 @@ def _redis() -> dict:
 def platform_status() -> dict:
     """Workers alive (and whether they sandbox), metrics consumers, schedulers and event
     source pollers, from Redis."""
+    from functions_app.runtime.direct import workers_alive
     from functions_app.runtime.redis_client import redis_client
-    from functions_app.runtime.routing import workers_alive
 
     connection = redis_client()
     alive = workers_alive(connection)
@@ -65,7 +65,23 @@ def platform_status() -> dict:
             {str(status.get("network")) for status in alive.values() if status.get("network")}
         ),
         "consumers": consumers,
+        "hosts": hosts_capacity(alive),
     }
+
+
+def hosts_capacity(alive: dict[str, dict]) -> list[dict]:
+    """Each live host's memory budget and what its environments hold, from its heartbeat."""
+    return [
+        {
+            "name": name,
+            "memory_mb": status.get("memory_mb", 0),
+            "memory_used_mb": status.get("memory_used_mb", 0),
+            "environments": status.get("idle", 0) + status.get("busy", 0),
+            "busy": status.get("busy", 0),
+            "provisioned": status.get("provisioned", 0),
+        }
+        for name, status in sorted(alive.items())
+    ]
 
 
 def health_report() -> dict:
@@ -88,6 +104,7 @@ def health_report() -> dict:
             "unsandboxed": status.get("unsandboxed_workers", 0),
             "host_network": status.get("host_network_workers", 0),
             "sandbox_networks": status.get("sandbox_networks", []),
+            "hosts": status.get("hosts", []),
         }
         report["consumers"] = {
             "status": "ok" if status.get("consumers") else "warning",

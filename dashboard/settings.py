@@ -10,7 +10,16 @@ import dj_database_url
 import plotly
 
 from dashboard.data_dir import PRIVATE_UMASK, data_dir_create
-from dashboard.env import env_bool, env_choice, env_int, env_int_list, env_list, env_str, secret_in_file
+from dashboard.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_int_list,
+    env_list,
+    env_str,
+    host_memory_default_mb,
+    secret_in_file,
+)
 from dashboard.managed_redis import managed_redis_url
 
 # Nothing Stratus writes is for other users; children (redis-server, workers) inherit this.
@@ -188,8 +197,11 @@ RQ_QUEUES = {
 }
 
 # Workers and their execution environments.
-STRATUS_WORKERS = env_int("STRATUS_WORKERS", 2, minimum=1)
-STRATUS_WORKERS_MAX = env_int("STRATUS_WORKERS_MAX", max(4, STRATUS_WORKERS), minimum=STRATUS_WORKERS)
+# A host holds as many environments as fit in this much memory, each counted by its
+# function's MemorySize (default: 75 % of the machine's memory).
+STRATUS_HOST_MEMORY_MB = env_int("STRATUS_HOST_MEMORY_MB", host_memory_default_mb(), minimum=128)
+# RQ workers (threads of the host process) that run asynchronous events.
+STRATUS_ASYNC_WORKERS = env_int("STRATUS_ASYNC_WORKERS", 4, minimum=1)
 STRATUS_ENV_IDLE_SECONDS = env_int("STRATUS_ENV_IDLE_SECONDS", 600, minimum=1)
 # Asynchronous invocation: a function error is retried after 1x, then 2x this delay.
 STRATUS_ASYNC_RETRY_BASE_SECONDS = env_int("STRATUS_ASYNC_RETRY_BASE_SECONDS", 60, minimum=0)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import redis
 from django.db.models import Sum
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from dashboard.health import health_report
+from dashboard.health import health_report, hosts_capacity
 from functions_app.selectors import functions_of_account
 from functions_app.web.access import EVERY_FUNCTION, VIEW, functions_visible, permitted, viewer_required
 from metrics_app.models import InvocationRecord, MetricPoint
@@ -48,5 +49,17 @@ def home(request):
             "busiest": _top("Invocations", since, functions),
             "failing": _top("Errors", since, functions),
             "recent_errors": errors.order_by("-started_at")[:10],
+            "hosts": _hosts() if request.user.is_superuser else [],
         },
     )
+
+
+def _hosts() -> list[dict]:
+    """The live hosts' capacity, for operators; empty when Redis cannot say."""
+    from functions_app.runtime.direct import workers_alive
+    from functions_app.runtime.redis_client import redis_client
+
+    try:
+        return hosts_capacity(workers_alive(redis_client()))
+    except redis.RedisError:
+        return []

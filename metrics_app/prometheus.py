@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from functions_app.runtime import routing
+from functions_app.runtime import direct
 from functions_app.runtime.events import ASYNC_QUEUE
 from functions_app.runtime.records import LOGS_STREAM, RECORDS_STREAM
 from functions_app.runtime.redis_client import redis_client
@@ -31,12 +31,12 @@ class _StratusCollector:
     def collect(self):
         connection = self.connection
         depth = GaugeMetricFamily(
-            "stratus_queue_depth", "Jobs waiting in each invocation queue", labels=["queue"]
+            "stratus_queue_depth", "Invocations waiting for a host, by queue", labels=["queue"]
         )
-        for queue in (routing.SHARED_QUEUE, ASYNC_QUEUE):
-            depth.add_metric([queue], connection.llen(f"rq:queue:{queue}"))
+        depth.add_metric(["direct"], connection.llen(direct.SHARED_LIST))
+        depth.add_metric([ASYNC_QUEUE], connection.llen(f"rq:queue:{ASYNC_QUEUE}"))
         yield depth
-        alive = routing.workers_alive(connection)
+        alive = direct.workers_alive(connection)
         yield GaugeMetricFamily("stratus_workers", "Live Stratus workers", value=len(alive))
         environments = GaugeMetricFamily(
             "stratus_environments", "Execution environments by state", labels=["state"]

@@ -59,9 +59,11 @@ def test_it_completes_every_event_when_a_worker_is_killed_mid_invocation(
         client = redis.Redis.from_url(settings.REDIS_URL)
         victim = extra[0]
         deadline = time.monotonic() + 20
-        # Wait until the victim is in the middle of running an event, then SIGKILL it.
+        # Wait until one of the victim's RQ workers is in the middle of an event, then SIGKILL it.
         while not any(
-            key.decode().endswith(f"-{victim.pid}") for key in client.keys("stratus:worker-busy:*")
+            client.hget(key, "state") == b"busy"
+            for key in client.keys("rq:worker:*")
+            if f"-{victim.pid}.rq" in key.decode()
         ):
             assert time.monotonic() < deadline, "the victim worker never picked an event up"
             time.sleep(0.02)
@@ -113,7 +115,7 @@ def test_it_loses_no_accepted_event_when_the_managed_redis_restarts_with_fsync_a
         STRATUS_DATA_DIR=str(data_dir),
         PORT=str(port),
         STRATUS_REDIS_FSYNC="always",
-        STRATUS_WORKERS="2",
+        STRATUS_ASYNC_WORKERS="2",
         DJANGO_SUPERUSER_PASSWORD="unused-password",
     )
     stack = subprocess.Popen(

@@ -2,8 +2,8 @@
 
 Before, the caller waited the function's whole timeout plus a minute, then got a 500 (RQ
 refused to cancel the started job), and the lease stayed until it expired. The stack here is
-a stack of its own (its own Redis, database and worker), so killing its worker leaves the
-session's workers alone.
+a stack of its own (its own Redis, database and host), so killing its host leaves the
+session's hosts alone.
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its
         caller = threading.Thread(target=invoke, daemon=True)
         caller.start()
         connection = redis.Redis.from_url(stack["redis_url"])
-        busy = wait_until(
-            lambda: connection.keys("stratus:worker-busy:*"),
-            timeout=60,
-            what="a worker taking the invocation up",
-        )
-        worker_pid = int(busy[0].decode().rsplit("-", 1)[1])
+        def taken_up() -> list:
+            assert "error" not in outcome, f"the invocation ended before its host was killed: {outcome}"
+            return connection.keys("stratus:direct:taken:*")
+
+        taken = wait_until(taken_up, timeout=60, what="a host taking the invocation up")
+        worker_pid = int(connection.get(taken[0]).decode().rsplit("-", 1)[1])
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
 

@@ -259,6 +259,6 @@ def test_it_exposes_platform_and_function_numbers_to_prometheus(
     import re
 
     assert float(re.search(r"^stratus_workers (\S+)$", text, re.M).group(1)) >= 2
-    assert 'stratus_queue_depth{queue="invocations"}' in text
+    assert 'stratus_queue_depth{queue="direct"}' in text
     assert 'stratus_environments{state="idle"}' in text
     assert 'stratus_ingestion_pending{stream="stratus:records"}' in text

@@ -410,7 +410,9 @@ from django.conf import settings
 from functions_app.runtime.jobs import spec_load
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.spec import InvokeRequest
-pool = EnvironmentPool(cache_root=settings.DATA_DIR / "worker-cache", idle_seconds=float(sys.argv[2]))
+pool = EnvironmentPool(
+    cache_root=settings.DATA_DIR / "worker-cache", idle_seconds=float(sys.argv[2]), memory_mb=4096
+)
 spec = spec_load(sys.argv[1], "$LATEST")
 environment = pool.acquire(spec).environment
 outcome = environment.invoke(

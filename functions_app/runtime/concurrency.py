@@ -10,44 +10,54 @@ the worker dies, the lease simply expires.
 from __future__ import annotations
 
 import redis
+from redis.commands.core import Script
 
 ACCOUNT_KEY = "stratus:concurrency:unreserved"
 FUNCTION_KEY = "stratus:concurrency:function:{name}"
 
-_ADMIT = """
-local now = redis.call('TIME')
-local now_s = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local expiry = now_s + tonumber(ARGV[2])
-local lease = ARGV[1]
-local reserved = tonumber(ARGV[3])
-local unreserved_capacity = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_s)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
-if reserved >= 0 then
-  if redis.call('ZCARD', KEYS[2]) >= reserved then
-    return 'ReservedFunctionConcurrentInvocationLimitExceeded'
+# A Lua function, so the direct path's one step (direct.py) admits exactly as this does.
+ADMIT_FUNCTION = """
+local function admit(account_key, function_key, lease, ttl, reserved, unreserved_capacity)
+  local now = redis.call('TIME')
+  local now_s = tonumber(now[1]) + tonumber(now[2]) / 1000000
+  local expiry = now_s + tonumber(ttl)
+  reserved = tonumber(reserved)
+  redis.call('ZREMRANGEBYSCORE', account_key, '-inf', now_s)
+  redis.call('ZREMRANGEBYSCORE', function_key, '-inf', now_s)
+  if reserved >= 0 then
+    if redis.call('ZCARD', function_key) >= reserved then
+      return 'ReservedFunctionConcurrentInvocationLimitExceeded'
+    end
+    redis.call('ZADD', function_key, expiry, lease)
+    return 'OK'
   end
-  redis.call('ZADD', KEYS[2], expiry, lease)
+  if redis.call('ZCARD', account_key) >= tonumber(unreserved_capacity) then
+    return 'ConcurrentInvocationLimitExceeded'
+  end
+  redis.call('ZADD', account_key, expiry, lease)
+  redis.call('ZADD', function_key, expiry, lease)
   return 'OK'
 end
-if redis.call('ZCARD', KEYS[1]) >= unreserved_capacity then
-  return 'ConcurrentInvocationLimitExceeded'
-end
-redis.call('ZADD', KEYS[1], expiry, lease)
-redis.call('ZADD', KEYS[2], expiry, lease)
-return 'OK'
 """
 
-_EXTEND = """
+_ADMIT = Script(
+    None, (ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])").encode()
+)
+
+_EXTEND = Script(
+    None,
+    b"""
 local now = redis.call('TIME')
 local expiry = tonumber(now[1]) + tonumber(now[2]) / 1000000 + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[1])
 redis.call('ZADD', KEYS[2], 'XX', expiry, ARGV[1])
 return 1
-"""
+""",
+)
 
 
-def _keys(function_name: str) -> list[str]:
+def keys(function_name: str) -> list[str]:
+    """The sorted sets an invocation of ``function_name`` holds its lease in."""
     return [ACCOUNT_KEY, FUNCTION_KEY.format(name=function_name)]
 
 
@@ -61,25 +71,26 @@ def admit(
     unreserved_capacity: int,
 ) -> str | None:
     """Take a lease; returns None when admitted, else the throttle reason."""
-    answer = connection.eval(
-        _ADMIT,
-        2,
-        *_keys(function_name),
-        lease,
-        ttl_seconds,
-        -1 if reserved is None else reserved,
-        unreserved_capacity,
+    answer = _ADMIT(
+        keys=keys(function_name),
+        args=[lease, ttl_seconds, -1 if reserved is None else reserved, unreserved_capacity],
+        client=connection,
     )
     answer = answer.decode() if isinstance(answer, bytes) else answer
     return None if answer == "OK" else answer
 
 
 def extend(connection: redis.Redis, *, function_name: str, lease: str, ttl_seconds: float) -> None:
-    connection.eval(_EXTEND, 2, *_keys(function_name), lease, ttl_seconds)
+    _EXTEND(keys=keys(function_name), args=[lease, ttl_seconds], client=connection)
+
+
+def release_queue(pipeline, *, function_name: str, lease: str) -> None:
+    """Queue the lease's release on ``pipeline`` (the caller executes it)."""
+    for key in keys(function_name):
+        pipeline.zrem(key, lease)
 
 
 def release(connection: redis.Redis, *, function_name: str, lease: str) -> None:
     pipe = connection.pipeline(transaction=False)
-    for key in _keys(function_name):
-        pipe.zrem(key, lease)
+    release_queue(pipe, function_name=function_name, lease=lease)
     pipe.execute()

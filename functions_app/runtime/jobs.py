@@ -1,25 +1,27 @@
-"""The RQ job that runs one invocation on a worker's warm pool.
+"""Running one invocation on the host's pool, for the direct path and for RQ's async jobs.
 
-It receives plain data (ids, payload, qualifier), loads what it needs, runs the event in an
-execution environment, appends the invocation record and log lines to Redis streams, and
-returns what the caller needs to build the Invoke response.
+``execute`` receives plain data (ids, payload, qualifier), loads what it needs, runs the
+event in an execution environment, and in one Redis round trip releases the concurrency
+lease and appends the invocation record and log lines (and, for the direct path, the reply
+the caller waits for).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
-from rq import get_current_job
 
 from functions_app.models import FunctionVersion
-from functions_app.runtime import concurrency, routing
+from functions_app.runtime import concurrency
 from functions_app.runtime.environment import InitFailed
 from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
-from functions_app.runtime.records import logs_emit, record_emit
+from functions_app.runtime.records import logs_append, record_append
 from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
 from functions_app.runtime.worker_state import current_pool
 
@@ -66,15 +68,23 @@ class Execution:
     lines: list[tuple[int, str]]
 
 
-def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict | None = None) -> Execution:
-    """Run ``message``'s event once on this worker's pool; append its record and log lines.
+def execute(
+    message: dict,
+    *,
+    connection: redis.Redis,
+    worker: str,
+    extra: dict | None = None,
+    finish: Callable[[Any, Execution], None] | None = None,
+) -> Execution:
+    """Run ``message``'s event once on this host's pool; append its record and log lines.
 
     The caller has admitted the invocation (the lease in ``message``); it is released here.
+    ``finish`` queues more commands on the round trip that does so (the direct path's reply).
     """
     started_at = time.time()
     spec = spec_load(message["function_name"], message["version"], message.get("revision_id"))
     lease = message.get("lease")
-    if lease:
+    if lease and not message.get("direct"):  # a direct request's lease was taken to cover its run
         concurrency.extend(
             connection, function_name=spec.function_name, lease=lease, ttl_seconds=spec.timeout + 30
         )
@@ -86,10 +96,9 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
     )
     pool = current_pool()
     environment = None
-    routing.busy_set(connection, worker=worker, seconds=int(spec.timeout) + 60)
     try:
         try:
-            acquired = pool.acquire(spec)
+            acquired = pool.acquire(spec, token_taken=message.get("token_taken", False))
         except InitFailed as failed:
             outcome, cold, init_ms = failed.outcome, True, failed.init_duration_ms
             log_stream = ""
@@ -99,10 +108,10 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
             log_stream = environment.log_stream
             outcome = environment.invoke(request)
             pool.release(environment)
-    finally:
-        routing.busy_clear(connection, worker=worker)
+    except BaseException:
         if lease:
             concurrency.release(connection, function_name=spec.function_name, lease=lease)
+        raise
     ended_at = time.time()
     init_reported = init_ms if cold else None
     report = report_line(
@@ -151,9 +160,13 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
         **_payloads(message, outcome.payload),
         **(extra or {}),
     }
-    record_emit(connection, record)
-    logs_emit(
-        connection,
+    execution = Execution(outcome=outcome, record=record, lines=lines)
+    pipe = connection.pipeline(transaction=False)
+    if lease:
+        concurrency.release_queue(pipe, function_name=spec.function_name, lease=lease)
+    record_append(pipe, record)
+    logs_append(
+        pipe,
         function_name=spec.function_name,
         account_id=spec.account_id,
         log_group=spec.log_group,
@@ -161,7 +174,10 @@ def execute(message: dict, *, connection: redis.Redis, worker: str, extra: dict 
         request_id=request.request_id,
         lines=lines,
     )
-    return Execution(outcome=outcome, record=record, lines=lines)
+    if finish is not None:
+        finish(pipe, execution)
+    pipe.execute()
+    return execution
 
 
 def _payloads(message: dict, response: bytes) -> dict:
@@ -184,10 +200,8 @@ def _payloads(message: dict, response: bytes) -> dict:
 _REPORT_STATUS = {"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}
 
 
-def invoke(message: dict) -> dict:
-    """The synchronous Invoke job: run once and hand the caller what its response needs."""
-    job = get_current_job()
-    execution = execute(message, connection=job.connection, worker=job.worker_name)
+def invoke_reply(message: dict, execution: Execution) -> dict:
+    """What a synchronous caller's Invoke response is built from."""
     outcome = execution.outcome
     return {
         "payload": outcome.payload,

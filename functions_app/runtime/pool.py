@@ -1,13 +1,17 @@
-"""A worker's warm execution environments, keyed by function version and revision.
+"""A host's execution environments, keyed by function version and revision.
 
 ``acquire`` hands out an idle environment for the same code and configuration or starts a
-new one (a cold start); ``release`` puts it back. Environments idle for longer than
-``STRATUS_ENV_IDLE_SECONDS`` are shut down, and so is every environment of a version
-whose code or configuration changed. Provisioned environments (``provision``) are
-initialized ahead of any invoke and never reaped for idleness.
+new one (a cold start); ``release`` puts it back. Many threads acquire at once: the pool
+holds as many environments as fit in its memory budget, each counted by its function's
+MemorySize as Lambda places them. A cold start that does not fit shuts down idle
+environments, least recently used first, and otherwise waits for memory to be freed.
+Environments idle for longer than ``STRATUS_ENV_IDLE_SECONDS`` are shut down, and so is
+every environment of a version whose code or configuration changed. Provisioned
+environments (``provision``) are initialized ahead of any invoke and never reaped for
+idleness.
 
-A listener hears every environment that becomes idle or stops being idle, which is how
-the worker keeps its warm-routing tokens in Redis true.
+A listener hears every environment that becomes idle or stops being idle, which is how the
+host keeps its warm tokens in Redis (one per idle environment) true.
 """
 
 from __future__ import annotations
@@ -30,13 +34,26 @@ logger = logging.getLogger("stratus.pool")
 MAX_AGE_SECONDS = 11 * 3600
 
 
+# How long a cold start waits for memory that busy environments hold.
+MEMORY_WAIT_SECONDS = 60.0
+
+
 class IdleListener(Protocol):
-    def idle_changed(self, pool: EnvironmentPool, spec: FunctionSpec) -> None: ...
+    def idle_added(self, spec: FunctionSpec) -> None: ...
+
+    def idle_removed(self, spec: FunctionSpec, count: int) -> None: ...
 
 
 class _Silent:
-    def idle_changed(self, pool: EnvironmentPool, spec: FunctionSpec) -> None:
+    def idle_added(self, spec: FunctionSpec) -> None:
         pass
+
+    def idle_removed(self, spec: FunctionSpec, count: int) -> None:
+        pass
+
+
+class NoCapacity(Exception):
+    """The environment does not fit in the host's memory, now or within the wait."""
 
 
 @dataclass
@@ -48,10 +65,16 @@ class Acquired:
 
 class EnvironmentPool:
     def __init__(
-        self, *, cache_root: Path, idle_seconds: float, listener: IdleListener | None = None
+        self,
+        *,
+        cache_root: Path,
+        idle_seconds: float,
+        memory_mb: int,
+        listener: IdleListener | None = None,
     ) -> None:
         self.cache_root = cache_root
         self.idle_seconds = idle_seconds
+        self.memory_mb = memory_mb
         # Environments hold their role's credentials, issued for 12 hours: retire them first.
         self.max_age_seconds = MAX_AGE_SECONDS
         self.host = sandbox_host_create(cache_root)
@@ -64,6 +87,8 @@ class EnvironmentPool:
         # (function, version or None for all) -> when its environments were retired
         self._retired: dict[tuple[str, str | None], float] = {}
         self._lock = threading.Lock()
+        self._memory_freed = threading.Condition(self._lock)
+        self._memory_used = 0  # MB held by environments starting, idle or busy
         self._closed = False
 
     def _new_environment(self, spec: FunctionSpec, initialization_type: str) -> ExecutionEnvironment:
@@ -90,22 +115,86 @@ class EnvironmentPool:
             retired.append(candidate)
         return None
 
-    def acquire(self, spec: FunctionSpec) -> Acquired:
-        """An idle environment for ``spec`` or a freshly initialized one (raises InitFailed)."""
+    def _memory_take(self, memory_mb: int, evicted: list[ExecutionEnvironment]) -> None:
+        """Count ``memory_mb`` as held, shutting down least recently used idle environments
+        (into ``evicted``) or waiting for busy ones to go; raises NoCapacity. Holds the lock."""
+        if memory_mb > self.memory_mb:
+            raise NoCapacity(
+                f"The function's {memory_mb} MB does not fit in this host's {self.memory_mb} MB "
+                "(STRATUS_HOST_MEMORY_MB)."
+            )
+        deadline = time.monotonic() + MEMORY_WAIT_SECONDS
+        while self._memory_used + memory_mb > self.memory_mb:
+            pinned = set(self._provisioned.values())
+            candidates = [
+                (env.last_used, key, env)
+                for key, envs in self._idle.items()
+                for env in envs
+                if env not in pinned
+            ]
+            if candidates:
+                _, key, oldest = min(candidates, key=lambda item: item[0])
+                self._idle[key].remove(oldest)
+                if not self._idle[key]:
+                    del self._idle[key]
+                self._memory_used -= oldest.spec.memory_size
+                evicted.append(oldest)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                raise NoCapacity(
+                    f"No memory for another {memory_mb} MB environment on this host: "
+                    f"{self._memory_used} of {self.memory_mb} MB are in use (STRATUS_HOST_MEMORY_MB)."
+                )
+            self._memory_freed.wait(remaining)
+        self._memory_used += memory_mb
+
+    def _memory_give(self, environment: ExecutionEnvironment) -> None:
+        """Stop counting ``environment``'s memory. Holds the lock."""
+        self._memory_used -= environment.spec.memory_size
+        self._memory_freed.notify_all()
+
+    def _shutdown(self, environments: list[ExecutionEnvironment], *, were_idle: bool) -> None:
+        """Shut environments down whose memory is no longer counted; tell the listener about
+        the idle ones. Without the lock."""
+        if were_idle:
+            for environment in environments:
+                self.listener.idle_removed(environment.spec, 1)
+        for environment in environments:
+            environment.shutdown()
+
+    def acquire(self, spec: FunctionSpec, *, token_taken: bool = False) -> Acquired:
+        """An idle environment for ``spec`` or a freshly initialized one (raises InitFailed).
+
+        ``token_taken``: the caller already took the idle environment's warm token (the
+        direct path claims one), so the listener is not told that one went."""
         retired: list[ExecutionEnvironment] = []
+        evicted: list[ExecutionEnvironment] = []
+        failure: NoCapacity | None = None
         with self._lock:
             environment = self._take_idle(spec, retired)
+            for old in retired:
+                self._memory_give(old)
             if environment is not None:
                 self._busy.add(environment)
-        for old in retired:
-            self.listener.idle_changed(self, old.spec)
-            old.shutdown()
+            else:
+                try:
+                    self._memory_take(spec.memory_size, evicted)
+                except NoCapacity as exc:
+                    failure = exc
+        self._shutdown(retired + evicted, were_idle=True)
         if environment is not None:
-            self.listener.idle_changed(self, spec)
+            if not token_taken:
+                self.listener.idle_removed(spec, 1)
             return Acquired(environment=environment, cold=False, init_duration_ms=None)
+        if failure is not None:
+            raise InitFailed(failure_outcome("Stratus.NoCapacity", str(failure), "init_error"), 0.0)
         try:
             environment = self._new_environment(spec, "on-demand")
         except ArtifactRefused as exc:
+            with self._lock:
+                self._memory_used -= spec.memory_size
+                self._memory_freed.notify_all()
             raise InitFailed(
                 failure_outcome("Runtime.InvalidEntrypoint", str(exc), "init_error"), 0.0
             ) from None
@@ -116,6 +205,7 @@ class EnvironmentPool:
         except Exception:
             with self._lock:
                 self._busy.discard(environment)
+                self._memory_give(environment)
             raise
         return Acquired(environment=environment, cold=True, init_duration_ms=init_ms)
 
@@ -125,8 +215,10 @@ class EnvironmentPool:
             keep = not self._closed and environment.alive and not self._is_retired(environment)
             if keep:
                 self._idle.setdefault(environment.spec.key, []).append(environment)
+            else:
+                self._memory_give(environment)
         if keep:
-            self.listener.idle_changed(self, environment.spec)
+            self.listener.idle_added(environment.spec)
         else:
             environment.shutdown()
 
@@ -150,9 +242,9 @@ class EnvironmentPool:
             for slot, environment in list(self._provisioned.items()):
                 if environment in retired:
                     del self._provisioned[slot]  # the provisioning loop starts a new one
-        for environment in retired:
-            self.listener.idle_changed(self, environment.spec)
-            environment.shutdown()
+            for environment in retired:
+                self._memory_give(environment)
+        self._shutdown(retired, were_idle=True)
         return len(retired)
 
     # ---- provisioned concurrency -----------------------------------------------------
@@ -165,10 +257,21 @@ class EnvironmentPool:
             return True
         if current is not None:
             self.unprovision(slot)
+        evicted: list[ExecutionEnvironment] = []
+        try:
+            with self._lock:
+                self._memory_take(spec.memory_size, evicted)
+        except NoCapacity as exc:
+            logger.warning("no room for a provisioned environment of %s:%s: %s", spec.function_name, spec.version, exc)
+            return False
+        finally:
+            self._shutdown(evicted, were_idle=True)
         environment = self._new_environment(spec, "provisioned-concurrency")
         try:
             environment.start()
         except Exception:
+            with self._lock:
+                self._memory_give(environment)
             logger.warning(
                 "provisioned environment for %s:%s failed to initialize", spec.function_name, spec.version
             )
@@ -176,7 +279,7 @@ class EnvironmentPool:
         with self._lock:
             self._provisioned[slot] = environment
             self._idle.setdefault(spec.key, []).append(environment)
-        self.listener.idle_changed(self, spec)
+        self.listener.idle_added(spec)
         return True
 
     def unprovision(self, slot: str) -> None:
@@ -187,12 +290,10 @@ class EnvironmentPool:
                 idle = self._idle.get(environment.spec.key, [])
                 if environment in idle:
                     idle.remove(environment)
+                    self._memory_give(environment)
                     was_idle = True
-        if environment is None:
-            return
-        if was_idle:
-            self.listener.idle_changed(self, environment.spec)
-            environment.shutdown()
+        if environment is not None and was_idle:
+            self._shutdown([environment], were_idle=True)
         # A busy one is shut down when it is released: it is no longer pinned, so it ages out.
 
     def provisioned_slots(self) -> set[str]:
@@ -225,9 +326,9 @@ class EnvironmentPool:
                     self._idle[key] = keep
                 else:
                     del self._idle[key]
-        for environment in expired:
-            self.listener.idle_changed(self, environment.spec)
-            environment.shutdown()
+            for environment in expired:
+                self._memory_give(environment)
+        self._shutdown(expired, were_idle=True)
         return len(expired)
 
     def counts(self) -> dict[str, int]:
@@ -236,17 +337,28 @@ class EnvironmentPool:
                 "idle": sum(len(envs) for envs in self._idle.values()),
                 "busy": len(self._busy),
                 "provisioned": len(self._provisioned),
+                "memory_mb": self.memory_mb,
+                "memory_used_mb": self._memory_used,
+                "memory_busy_mb": sum(env.spec.memory_size for env in self._busy),
             }
 
-    def idle_count(self, function_name: str, version: str) -> int:
+    def memory_free_for_work_mb(self) -> int:
+        """Memory a new environment could have now, counting idle ones as reclaimable."""
         with self._lock:
-            return sum(
-                1
-                for key, envs in self._idle.items()
-                if key[:2] == (function_name, version)
-                for env in envs
-                if env.alive
-            )
+            return self.memory_mb - sum(env.spec.memory_size for env in self._busy)
+
+    def idle_counts(self) -> dict[tuple[str, str], int]:
+        """Live idle environments by (function, version)."""
+        counts: dict[tuple[str, str], int] = {}
+        with self._lock:
+            for key, envs in self._idle.items():
+                alive = sum(1 for env in envs if env.alive)
+                if alive:
+                    counts[key[:2]] = counts.get(key[:2], 0) + alive
+        return counts
+
+    def idle_count(self, function_name: str, version: str) -> int:
+        return self.idle_counts().get((function_name, version), 0)
 
     def close(self) -> None:
         with self._lock:
@@ -254,6 +366,8 @@ class EnvironmentPool:
             environments = [env for envs in self._idle.values() for env in envs] + list(self._busy)
             self._idle.clear()
             self._provisioned.clear()
+            self._memory_used = 0
+            self._memory_freed.notify_all()
         for environment in environments:
             environment.shutdown()
         self.host.close()

@@ -35,8 +35,8 @@ def record_emit(connection: redis.Redis, record: dict) -> None:
         logger.exception("could not append the invocation record of %s", record.get("request_id"))
 
 
-def logs_emit(
-    connection: redis.Redis,
+def logs_append(
+    pipeline,
     *,
     function_name: str,
     account_id: str,
@@ -45,8 +45,9 @@ def logs_emit(
     request_id: str,
     lines: list[tuple[int, str]],
 ) -> None:
-    """Append a run's log lines for the metrics consumer, which files them under ``log_group``
-    (created in the function's account, ``account_id``, on its first lines)."""
+    """Queue the XADD of a run's log lines on ``pipeline`` for the metrics consumer, which
+    files them under ``log_group`` (created in the function's account, ``account_id``, on its
+    first lines)."""
     entry = {
         "function": function_name,
         "account": account_id,
@@ -55,7 +56,4 @@ def logs_emit(
         "request_id": request_id,
         "lines": lines,
     }
-    try:
-        connection.xadd(LOGS_STREAM, {"l": json.dumps(entry)}, maxlen=STREAM_MAXLEN, approximate=True)
-    except redis.RedisError:
-        logger.exception("could not append the log lines of %s", request_id)
+    pipeline.xadd(LOGS_STREAM, {"l": json.dumps(entry)}, maxlen=STREAM_MAXLEN, approximate=True)

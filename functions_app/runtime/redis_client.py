@@ -1,7 +1,9 @@
-"""The process's Redis connection for invocations (enqueue, results, leases, streams).
+"""The process's Redis connection for invocations (requests, replies, leases, streams).
 
-No socket timeout: a synchronous Invoke blocks on Redis (XREAD BLOCK) for as long as the
-function may run, and a client-side timeout would cut that wait short.
+Every wait on Redis is bounded and short (a synchronous caller polls its reply key in
+one-second slices; the longest block is an SQS long poll of 20 s), so the socket timeout
+can be too: a Redis host that stops answering surfaces as an error within seconds instead
+of a hang.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from rq import Queue
+
+SOCKET_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
-    # redis-py 8 defaults to a 5 s socket timeout; blocking reads must be allowed to wait.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, health_check_interval=30)
-
-
-def invocation_queue(name: str) -> Queue:
-    return Queue(name, connection=redis_client())
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )

@@ -1,24 +1,36 @@
-"""The Stratus worker: an RQ worker that does not fork per job and keeps environments warm.
+"""A Stratus host: one process that holds many execution environments and runs them at once.
 
-RQ's ``SimpleWorker`` runs each job in the worker process itself, which is what lets the
-pool of execution environments (and their warm state) outlive a job. Beside the job loop,
-background threads keep the worker's alive key fresh, reap idle environments, keep the
-provisioned-concurrency environments this worker holds, and rescue jobs left on the
-queues of workers that died.
+The process serves synchronous invokes on the direct path (``direct.py``): a dispatcher
+thread takes requests from the host's own list (warm environments it advertised) and from
+the shared list while the host has memory to spare, and hands each to a thread of its own.
+Asynchronous events stay on RQ, served by a few RQ workers running as threads of the same
+process. Both draw on one pool of environments, sized by ``STRATUS_HOST_MEMORY_MB``.
+
+Beside them, background threads keep the host's alive key fresh (with its capacity, for
+/healthz and the dashboard), reap idle environments, keep the provisioned-concurrency
+environments this host holds, rescue events left by hosts that died, and keep the host's
+warm tokens equal to its idle environments.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
+import os
+import signal
+import socket
 import threading
+import time
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
+from django.db import connections
 from rq import Queue, SimpleWorker
+from rq.timeouts import BaseDeathPenalty
 
-from functions_app.runtime import events, provisioning, routing
+from functions_app.runtime import direct, events, provisioning
+from functions_app.runtime.jobs import execute, invoke_reply
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.retirement import retire_listen
@@ -29,27 +41,63 @@ from functions_app.services.execution_role import execution_role_credentials
 
 logger = logging.getLogger("stratus.worker")
 
-INVOCATIONS_QUEUE = routing.SHARED_QUEUE
+# An RQ worker is alive while its host refreshes this key (events.orphaned_events_rescue).
+RQ_ALIVE_PREFIX = "stratus:rq-alive:"
+# The smallest environment (128 MB): below this much spare memory the host stops taking
+# requests from the shared list and leaves them to hosts with room.
+SMALLEST_MB = 128
+TOKENS_RESYNC_SECONDS = 30.0
+# RQ waits for a job this long less 15 s: 5 s, so a stopping host's RQ workers notice soon.
+RQ_WORKER_TTL = 20
+# How long a stopping host lets the invocations in hand finish.
+STOP_GRACE_SECONDS = 10.0
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 10.0
+
+
+def redis_wait(connection: redis.Redis, stop: threading.Event) -> None:
+    """Return once Redis answers (or ``stop`` is set), asking again with a growing pause."""
+    pause = RECONNECT_FIRST_SECONDS
+    while not stop.is_set():
+        try:
+            connection.ping()
+            return
+        except redis.RedisError:
+            stop.wait(pause)
+            pause = min(pause * 2, RECONNECT_MAX_SECONDS)
 
 
 class _WarmTokens:
-    """Keeps this worker's warm-routing tokens equal to its idle environments."""
+    """Keeps this host's warm tokens (one per idle environment, per version) in Redis."""
 
     def __init__(self, connection: redis.Redis, worker: str) -> None:
         self.connection = connection
         self.worker = worker
+        self.dirty = False  # an update failed: resynchronize at the next chance
 
-    def idle_changed(self, pool: EnvironmentPool, spec: FunctionSpec) -> None:
-        count = pool.idle_count(spec.function_name, spec.version)
-        key = routing.warm_key(spec.function_name, spec.version)
-        pipe = self.connection.pipeline(transaction=True)
-        pipe.lrem(key, 0, self.worker)
-        if count:
-            pipe.rpush(key, *([self.worker] * count))
+    def idle_added(self, spec: FunctionSpec) -> None:
+        self._apply(lambda: self.connection.rpush(direct.warm_key(spec.function_name, spec.version), self.worker))
+
+    def idle_removed(self, spec: FunctionSpec, count: int) -> None:
+        key = direct.warm_key(spec.function_name, spec.version)
+        self._apply(lambda: self.connection.lrem(key, count, self.worker))
+
+    def _apply(self, update: Callable[[], object]) -> None:
         try:
-            pipe.execute()
+            update()
         except redis.RedisError:
-            logger.warning("could not update warm tokens for %s:%s", spec.function_name, spec.version)
+            self.dirty = True
+
+    def resync(self, pool: EnvironmentPool) -> None:
+        """Make the tokens equal to the idle environments, whatever happened to Redis."""
+        counts = pool.idle_counts()
+        pipe = self.connection.pipeline(transaction=True)
+        for key in self.connection.scan_iter(match=direct.WARM_KEY.format(function="*", version="*"), count=500):
+            pipe.lrem(key, 0, self.worker)
+        for (function, version), count in counts.items():
+            pipe.rpush(direct.warm_key(function, version), *([self.worker] * count))
+        self.dirty = False
+        pipe.execute()
 
 
 def _role_credentials(spec: FunctionSpec) -> dict[str, str]:
@@ -58,84 +106,287 @@ def _role_credentials(spec: FunctionSpec) -> dict[str, str]:
     )
 
 
-def worker_queues(name: str, connection: redis.Redis) -> list[Queue]:
-    """This worker's own queue first, then the shared one, then asynchronous events."""
-    return [
-        Queue(routing.private_queue(name), connection=connection),
-        Queue(INVOCATIONS_QUEUE, connection=connection),
-        Queue(events.ASYNC_QUEUE, connection=connection),
-    ]
+class _NoDeathPenalty(BaseDeathPenalty):
+    """Environments enforce their function's timeout themselves; RQ's SIGALRM-based penalty
+    works only on the main thread."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
 
 
-class StratusWorker(SimpleWorker):
-    def work(self, *args, **kwargs):
+class _ThreadWorker(SimpleWorker):
+    """An RQ worker that runs as a thread of the host process and stops with it."""
+
+    death_penalty_class = _NoDeathPenalty
+
+    def __init__(self, *args, stop: threading.Event, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.host_stop = stop
+
+    def _install_signal_handlers(self) -> None:
+        pass  # the host's main thread handles signals
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        # RQ stops an idle worker by raising from a signal handler; a thread instead waits
+        # in short slices and, once the host stops, answers "no job", which ends work().
+        while not self.host_stop.is_set():
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=self.dequeue_timeout)
+            if result is not None:
+                return result
+        return None
+
+
+class _Threads:
+    """Long-lived threads that run tasks, started as demand grows and never stopped: a
+    sandbox dies with the thread that started it (bwrap's --die-with-parent)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._tasks: list = []
+        self._ready = threading.Condition(self._lock)
+        self._idle = 0
+        self.started = 0
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            self._tasks.append(task)
+            if self._idle:
+                self._idle -= 1
+                self._ready.notify()
+                return
+            self.started += 1
+            number = self.started
+        threading.Thread(target=self._run, daemon=True, name=f"{self.name}-{number}").start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._tasks:
+                    self._ready.wait()
+                task = self._tasks.pop(0)
+            try:
+                task()
+            except Exception:
+                logger.exception("a %s task failed", self.name)
+            finally:
+                connections.close_all()  # this thread's own database connections, if it opened any
+                with self._lock:
+                    self._idle += 1
+
+
+class Host:
+    def __init__(self, *, name: str, rq_workers: int, memory_mb: int) -> None:
+        self.name = name
+        self.rq_workers = rq_workers
+        self.connection = redis_client()
+        self.tokens = _WarmTokens(self.connection, name)
+        self.pool = EnvironmentPool(
+            cache_root=settings.DATA_DIR / "worker-cache",
+            idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
+            memory_mb=memory_mb,
+            listener=self.tokens,
+        )
+        self.pool.host.credentials = _role_credentials
+        self.stop = threading.Event()
+        self.executors = _Threads("invoke")
+        self._in_flight_mb = 0  # memory of direct requests taken and not yet answered
+        self._in_flight_lock = threading.Lock()
+        self._rq: list[_ThreadWorker] = []
+        self._rq_lock = threading.Lock()
+        self._resynced = 0.0
+
+    # ---- running -------------------------------------------------------------------
+
+    def run(self) -> None:
         if sandbox_enabled():
             bwrap_path()  # fail at start, with a message that says how to fix it
         else:
             logger.warning("STRATUS_SANDBOX=off: functions run UNSANDBOXED on this host (development only)")
-        connection = redis_client()
-        pool = EnvironmentPool(
-            cache_root=settings.DATA_DIR / "worker-cache",
-            idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
-            listener=_WarmTokens(connection, self.name),
-        )
-        pool.host.credentials = _role_credentials
-        pool_install(pool)
-        stop = threading.Event()
-        routing.alive_refresh(connection, worker=self.name)
-        threads = [
-            threading.Thread(
-                target=self._every, args=(stop, 1.0, self._heartbeat, connection, pool), daemon=True
-            ),
-            threading.Thread(target=self._every, args=(stop, 2.0, pool.reap), daemon=True),
-            threading.Thread(
-                target=self._every, args=(stop, 5.0, routing.orphaned_queues_rescue, connection), daemon=True
-            ),
-            threading.Thread(
-                target=self._every,
-                args=(stop, 5.0, self._rescue_events, connection),
-                daemon=True,
-            ),
-            threading.Thread(
-                target=retire_listen, args=(connection, pool.retire, stop), daemon=True, name="retire"
-            ),
-            # Provisioned environments are started from this long-lived thread: bwrap's
-            # --die-with-parent is tied to the thread that spawned it.
-            threading.Thread(
-                target=self._every,
-                args=(stop, 2.0, provisioning.provisioned_sync, connection, pool, self.name),
-                daemon=True,
-            ),
-        ]
-        for thread in threads:
-            thread.start()
+        pool_install(self.pool)
+        redis_wait(self.connection, self.stop)
+        self._heartbeat()
+        with _stop_on_signals(self.stop):
+            threads = [
+                self._thread("direct", self._dispatch),
+                self._thread("heartbeat", self._every, 1.0, self._heartbeat),
+                self._thread("reap", self._every, 2.0, self._reap),
+                self._thread("rescue", self._every, 5.0, self._rescue_events),
+                self._thread("retire", retire_listen, self.connection, self.pool.retire, self.stop),
+                # Provisioned environments are started from this long-lived thread: bwrap's
+                # --die-with-parent is tied to the thread that spawned it.
+                self._thread("provision", self._every, 2.0, self._provision),
+            ]
+            rq_threads = [self._thread(f"rq-{slot}", self._rq_serve, slot) for slot in range(1, self.rq_workers + 1)]
+            self.stop.wait()
+            logger.info("host %s stopping", self.name)
+            with self._rq_lock:
+                for worker in self._rq:
+                    worker._stop_requested = True  # RQ's own flag: finish the job in hand, then leave
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for thread in rq_threads + threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            while self._in_flight() and time.monotonic() < deadline:
+                time.sleep(0.05)  # the direct requests in hand finish and answer
+        pool_install(None)
+        self.pool.close()
         try:
-            return super().work(*args, **kwargs)
-        finally:
-            stop.set()
-            pool_install(None)
-            pool.close()
-            with contextlib.suppress(redis.RedisError):
-                routing.tokens_forget(connection, worker=self.name)
+            direct.tokens_forget(self.connection, worker=self.name)
+        except redis.RedisError:
+            logger.warning("could not withdraw %s's warm tokens (Redis unavailable)", self.name)
 
-    @staticmethod
-    def _rescue_events(connection: redis.Redis) -> None:
-        rescued = events.orphaned_events_rescue(connection, alive_prefix=routing.ALIVE_PREFIX)
+    def _thread(self, name: str, target: Callable, *args) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, daemon=True, name=name)
+        thread.start()
+        return thread
+
+    def _every(self, seconds: float, task: Callable[[], object]) -> None:
+        while not self.stop.is_set():
+            try:
+                task()
+            except Exception:  # a background task must outlive any one failure
+                logger.exception("background task %s failed", getattr(task, "__name__", task))
+            self.stop.wait(seconds)
+
+    # ---- the direct path ---------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Take direct requests while there is room for them and start each on a thread."""
+        pause = RECONNECT_FIRST_SECONDS
+        while not self.stop.is_set():
+            room = self.pool.memory_mb - self._in_flight() >= SMALLEST_MB
+            try:
+                message = direct.take(self.connection, worker=self.name, shared=room, timeout=1)
+                pause = RECONNECT_FIRST_SECONDS
+            except redis.RedisError as error:
+                logger.warning("direct path: Redis unavailable (%s); retrying in %.1f s", error, pause)
+                self.stop.wait(pause)
+                pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+                continue
+            if message is None:
+                continue
+            memory = int(message.get("memory_size") or SMALLEST_MB)
+            with self._in_flight_lock:
+                self._in_flight_mb += memory
+            self.executors.submit(lambda message=message, memory=memory: self._direct_run(message, memory))
+
+    def _direct_run(self, message: dict, memory: int) -> None:
+        request_id = message["request_id"]
+        try:
+            execute(
+                message,
+                connection=self.connection,
+                worker=self.name,
+                finish=lambda pipe, execution: direct.reply_queue(
+                    pipe, request_id=request_id, reply=invoke_reply(message, execution)
+                ),
+            )
+        except Exception as error:
+            logger.exception("platform fault running invocation %s", request_id)
+            try:
+                pipe = self.connection.pipeline(transaction=False)
+                direct.reply_queue(pipe, request_id=request_id, reply={"fault": f"{type(error).__name__}: {error}"})
+                pipe.execute()
+            except redis.RedisError:
+                pass  # the caller sees this host's requests go unanswered and gives up
+        finally:
+            with self._in_flight_lock:
+                self._in_flight_mb -= memory
+
+    # ---- asynchronous events on RQ -------------------------------------------------
+
+    def _rq_serve(self, slot: int) -> None:
+        """One RQ worker for asynchronous events, working on after Redis comes back."""
+        restarts = 0
+        while not self.stop.is_set():
+            name = f"{self.name}.rq{slot}" + (f"r{restarts}" if restarts else "")
+            worker = _ThreadWorker(
+                [Queue(events.ASYNC_QUEUE, connection=self.connection)],
+                connection=self.connection,
+                name=name,
+                worker_ttl=RQ_WORKER_TTL,
+                stop=self.stop,
+            )
+            with self._rq_lock:
+                self._rq.append(worker)
+            self._rq_alive()
+            try:
+                worker.work(with_scheduler=slot == 1, logging_level="WARNING")
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                restarts += 1
+                logger.warning("RQ worker %s lost Redis (%s); working on once it answers", name, error)
+                redis_wait(self.connection, self.stop)
+            finally:
+                with self._rq_lock:
+                    self._rq.remove(worker)
+
+    def _rq_alive(self) -> None:
+        with self._rq_lock:
+            names = [worker.name for worker in self._rq]
+        pipe = self.connection.pipeline(transaction=False)
+        for name in names:
+            pipe.set(RQ_ALIVE_PREFIX + name, self.name, ex=direct.ALIVE_SECONDS)
+        pipe.execute()
+
+    # ---- housekeeping ----------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        with self._in_flight_lock:
+            return self._in_flight_mb
+
+    def status(self) -> dict:
+        return {
+            **self.pool.counts(),
+            "in_flight_mb": self._in_flight(),
+            "threads": self.executors.started,
+            "sandbox": sandbox_enabled(),
+            "network": self.pool.host.mode,
+            "host": socket.gethostname(),
+        }
+
+    def _heartbeat(self) -> None:
+        direct.alive_refresh(self.connection, worker=self.name, status=json.dumps(self.status()))
+        self._rq_alive()
+
+    def _reap(self) -> None:
+        self.pool.reap()
+        if self.tokens.dirty or time.monotonic() - self._resynced > TOKENS_RESYNC_SECONDS:
+            self._resynced = time.monotonic()
+            self.tokens.resync(self.pool)
+
+    def _rescue_events(self) -> None:
+        rescued = events.orphaned_events_rescue(self.connection, alive_prefix=RQ_ALIVE_PREFIX)
         if rescued:
             logger.warning("re-queued %d event(s) left running by a dead worker", rescued)
-        stranded = events.stranded_events_rescue(connection)
+        stranded = events.stranded_events_rescue(self.connection)
         if stranded:
             logger.warning("re-queued %d event(s) whose job the queue had lost", stranded)
 
-    def _heartbeat(self, connection: redis.Redis, pool: EnvironmentPool) -> None:
-        status = {**pool.counts(), "sandbox": sandbox_enabled(), "network": pool.host.mode}
-        routing.alive_refresh(connection, worker=self.name, status=json.dumps(status))
+    def _provision(self) -> None:
+        provisioning.provisioned_sync(self.connection, self.pool, self.name)
 
-    @staticmethod
-    def _every(stop: threading.Event, seconds: float, task, *args) -> None:
-        while not stop.is_set():
-            try:
-                task(*args)
-            except Exception:  # a background task must outlive any one failure
-                logger.exception("background task %s failed", getattr(task, "__name__", task))
-            stop.wait(seconds)
+
+class _stop_on_signals:
+    """SIGTERM and SIGINT set ``stop`` while the host runs (the main thread waits on it)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            self.previous[number] = signal.signal(number, lambda *_: self.stop.set())
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def host_name(slot: str) -> str:
+    """Host, slot and pid: a host killed without a clean exit leaves its name registered for
+    a while, and its replacement must not collide with it."""
+    return f"{socket.gethostname()}-worker{slot}-{os.getpid()}"

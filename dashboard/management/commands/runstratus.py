@@ -9,7 +9,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,10 +20,7 @@ from dashboard.env import env_int
 from dashboard.managed_redis import managed_redis_start
 from dashboard.supervisor import Supervisor, spawn
 from functions_app.runtime.netns import NetworkUnavailable, network_mode, network_problem
-from functions_app.runtime.redis_client import redis_client
-from functions_app.runtime.routing import SHARED_QUEUE
 from functions_app.runtime.sandbox import SandboxUnavailable, bwrap_path, sandbox_enabled
-from functions_app.runtime.scaling import WorkerScaler
 
 # (command, Debian package) for what sandboxes use: bubblewrap, the user-space network stack
 # of isolated sandboxes, `ip` for their routes, mkfs.ext4 for disk-backed /tmp.
@@ -94,10 +90,12 @@ class Command(BaseCommand):
                 "poller",
                 lambda: spawn([sys.executable, "manage.py", "stratus_poller"], env=child_env),
             )
-            workers = _Workers(supervisor, child_env)
-            for _ in range(settings.STRATUS_WORKERS):
-                workers.add()
-            supervisor.on_tick(workers.scale)
+            # One host process holds every environment this machine runs (as many as fit in
+            # STRATUS_HOST_MEMORY_MB), so concurrency grows with demand, not with processes.
+            supervisor.add(
+                "worker",
+                lambda: spawn([sys.executable, "manage.py", "stratus_worker"], env=child_env),
+            )
         except BaseException:
             supervisor.stop_all()
             raise
@@ -149,38 +147,3 @@ class Command(BaseCommand):
         if generated:
             return f"Sign in as {username!r} with password {password!r} (generated now and shown only once)."
         return f"Sign in as {username!r} with the password from DJANGO_SUPERUSER_PASSWORD."
-
-
-class _Workers:
-    """The supervisor's Stratus workers, scaled with the invocation queue's depth."""
-
-    def __init__(self, supervisor: Supervisor, env: dict[str, str]) -> None:
-        self.supervisor = supervisor
-        self.env = env
-        self.children = []
-        self.scaler = WorkerScaler(minimum=settings.STRATUS_WORKERS, maximum=settings.STRATUS_WORKERS_MAX)
-        self.next_slot = 1
-        self.last_check = 0.0
-
-    def add(self) -> None:
-        slot = self.next_slot
-        self.next_slot += 1
-        command = [sys.executable, "manage.py", "stratus_worker", "--slot", str(slot)]
-        self.children.append(self.supervisor.add(f"worker-{slot}", lambda: spawn(command, env=self.env)))
-
-    def scale(self) -> None:
-        now = time.monotonic()
-        if now - self.last_check < 1.0:
-            return
-        self.last_check = now
-        queued = redis_client().llen(f"rq:queue:{SHARED_QUEUE}")
-        decision = self.scaler.decide(running=len(self.children), queued=queued, now=now)
-        if decision > 0:
-            logger.warning(
-                "invocation backlog of %d: adding a worker (%d running)", queued, len(self.children)
-            )
-            self.add()
-        elif decision < 0:
-            child = self.children.pop()
-            logger.warning("queue idle: stopping %s (%d left)", child.name, len(self.children))
-            self.supervisor.remove(child)
