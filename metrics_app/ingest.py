@@ -90,21 +90,30 @@ def _log_group(entry: dict) -> LogGroup | None:
 
 
 def _logs_store(entries: list[dict]) -> None:
+    """Store the lines of ``entries``: one lookup per log group and per log stream in the
+    batch, however many invocations wrote to them."""
     now_ms = int(time.time() * 1000)
+    by_stream: dict[tuple[str, str, str], list[dict]] = {}
     for entry in entries:
-        group = _log_group(entry)
-        lines = entry.get("lines") or []
-        if group is None or not lines:
+        if entry.get("lines"):
+            key = (entry["group"], entry.get("account") or "", entry["stream"])
+            by_stream.setdefault(key, []).append(entry)
+    groups: dict[tuple[str, str], LogGroup | None] = {}  # (name, writer's account) -> the group
+    for (group_name, account, stream_name), stream_entries in by_stream.items():
+        if (group_name, account) not in groups:
+            groups[(group_name, account)] = _log_group(stream_entries[0])
+        group = groups[(group_name, account)]
+        if group is None:
             continue
+        first = min(entry["lines"][0][0] for entry in stream_entries)
+        last = max(entry["lines"][-1][0] for entry in stream_entries)
         stream, created = LogStream.objects.get_or_create(
-            group=group,
-            name=entry["stream"],
-            defaults={"first_event_ms": lines[0][0], "last_event_ms": lines[-1][0]},
+            group=group, name=stream_name, defaults={"first_event_ms": first, "last_event_ms": last}
         )
         if not created:
             LogStream.objects.filter(pk=stream.pk).update(
-                first_event_ms=min(stream.first_event_ms or lines[0][0], lines[0][0]),
-                last_event_ms=max(stream.last_event_ms, lines[-1][0]),
+                first_event_ms=min(stream.first_event_ms or first, first),
+                last_event_ms=max(stream.last_event_ms, last),
             )
         LogEvent.objects.bulk_create(
             LogEvent(
@@ -115,7 +124,8 @@ def _logs_store(entries: list[dict]) -> None:
                 request_id=entry.get("request_id") or "",
                 message=message,
             )
-            for timestamp, message in lines
+            for entry in stream_entries
+            for timestamp, message in entry["lines"]
         )
 
 
