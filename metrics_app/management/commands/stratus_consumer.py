@@ -47,16 +47,18 @@ def groups_ensure(connection: redis.Redis) -> None:
                 raise
 
 
-def consume_once(connection: redis.Redis, consumer: str, *, block_ms: int = 1000) -> int:
+def consume_once(connection: redis.Redis, consumer: str, *, block_ms: int = 1000, group: str = GROUP) -> int:
     """Read, ingest and acknowledge one batch; returns how many entries it handled."""
-    response = (
-        connection.xreadgroup(
-            GROUP, consumer, {RECORDS_STREAM: ">", LOGS_STREAM: ">"}, count=BATCH, block=block_ms
-        )
-        or []
-    )
+    streams = {RECORDS_STREAM: ">", LOGS_STREAM: ">"}
+    response = connection.xreadgroup(group, consumer, streams, count=BATCH) or []
+    if not response:
+        response = connection.xreadgroup(group, consumer, streams, count=BATCH, block=block_ms) or []
+        if response:
+            # Redis answers a blocked read with the one stream that woke it; a host appends an
+            # invocation's record and its log lines together, so take the other's entries too.
+            response += connection.xreadgroup(group, consumer, streams, count=BATCH) or []
     for stream in (RECORDS_STREAM, LOGS_STREAM):
-        _, claimed, _ = connection.xautoclaim(stream, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=BATCH)
+        _, claimed, _ = connection.xautoclaim(stream, group, consumer, CLAIM_IDLE_MS, "0-0", count=BATCH)
         if claimed:
             response.append((stream.encode(), claimed))
     records, logs = [], []
@@ -81,9 +83,9 @@ def consume_once(connection: redis.Redis, consumer: str, *, block_ms: int = 1000
             time.sleep(0.1 * (attempt + 1))
     pipe = connection.pipeline(transaction=False)
     if records:
-        pipe.xack(RECORDS_STREAM, GROUP, *[entry_id for entry_id, _ in records])
+        pipe.xack(RECORDS_STREAM, group, *[entry_id for entry_id, _ in records])
     if logs:
-        pipe.xack(LOGS_STREAM, GROUP, *[entry_id for entry_id, _ in logs])
+        pipe.xack(LOGS_STREAM, group, *[entry_id for entry_id, _ in logs])
     pipe.execute()
     return len(records) + len(logs)
 
