@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -169,6 +170,31 @@ class CgroupLimits:
         self.layout = layout
         self.name = name
         self.dirs: list[Path] = []
+        # Files written or read on every invoke (freezer, memory peak), kept open: an open
+        # and a close per access cost more than the access. On cgroup v2 a peak reset also
+        # applies only to the descriptor that wrote it, so the reads must share it.
+        self._kept: dict[Path, int] = {}
+        self._kept_lock = threading.Lock()
+
+    def _kept_fd(self, path: Path) -> int:
+        with self._kept_lock:
+            fd = self._kept.get(path)
+            if fd is None:
+                fd = self._kept[path] = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            return fd
+
+    def _kept_write(self, path: Path, value: str) -> None:
+        os.pwrite(self._kept_fd(path), value.encode(), 0)
+
+    def _kept_read(self, path: Path) -> str:
+        return os.pread(self._kept_fd(path), 4096, 0).decode()
+
+    def _kept_close(self) -> None:
+        with self._kept_lock:
+            for fd in self._kept.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._kept.clear()
 
     @classmethod
     def create(cls, *, name: str, memory_mb: int) -> CgroupLimits | None:
@@ -231,13 +257,13 @@ class CgroupLimits:
         freezer = self._freezer_file()
         if freezer is not None:
             with contextlib.suppress(OSError):
-                _write(freezer[0], freezer[1])
+                self._kept_write(freezer[0], freezer[1])
 
     def thaw(self) -> None:
         freezer = self._freezer_file()
         if freezer is not None:
             with contextlib.suppress(OSError):
-                _write(freezer[0], freezer[2])
+                self._kept_write(freezer[0], freezer[2])
 
     def frozen(self) -> bool:
         freezer = self._freezer_file()
@@ -266,14 +292,14 @@ class CgroupLimits:
     def peak_reset(self) -> None:
         name = "memory.peak" if self.layout.version == 2 else "memory.max_usage_in_bytes"
         with contextlib.suppress(OSError):
-            _write(self._memory_dir / name, "0" if self.layout.version == 1 else "reset")
+            self._kept_write(self._memory_dir / name, "0" if self.layout.version == 1 else "reset")
 
     def peak_bytes(self) -> int | None:
         if not self.dirs:
             return None
         name = "memory.peak" if self.layout.version == 2 else "memory.max_usage_in_bytes"
         try:
-            return int((self._memory_dir / name).read_text().strip())
+            return int(self._kept_read(self._memory_dir / name).strip())
         except (OSError, ValueError):
             return None
 
@@ -294,6 +320,7 @@ class CgroupLimits:
         return 0
 
     def remove(self) -> None:
+        self._kept_close()
         for path in reversed(self.dirs):
             # Processes may take a moment to leave after being killed.
             for _ in range(50):

@@ -96,6 +96,10 @@ def execute(
     )
     pool = current_pool()
     environment = None
+    # One round trip at the end: the environment's warm token, the lease's release, the
+    # record and log lines, and (``finish``) the direct path's reply. A transaction, so a
+    # consumer blocked on the streams wakes to the record and its log lines together.
+    pipe = connection.pipeline(transaction=True)
     try:
         try:
             acquired = pool.acquire(spec, token_taken=message.get("token_taken", False))
@@ -107,10 +111,11 @@ def execute(
             cold, init_ms = acquired.cold, acquired.init_duration_ms
             log_stream = environment.log_stream
             outcome = environment.invoke(request)
-            pool.release(environment)
+            pool.release(environment, pipeline=pipe)
     except BaseException:
         if lease:
-            concurrency.release(connection, function_name=spec.function_name, lease=lease)
+            concurrency.release_queue(pipe, function_name=spec.function_name, lease=lease)
+        pipe.execute()
         raise
     ended_at = time.time()
     init_reported = init_ms if cold else None
@@ -161,7 +166,6 @@ def execute(
         **(extra or {}),
     }
     execution = Execution(outcome=outcome, record=record, lines=lines)
-    pipe = connection.pipeline(transaction=False)
     if lease:
         concurrency.release_queue(pipe, function_name=spec.function_name, lease=lease)
     record_append(pipe, record)

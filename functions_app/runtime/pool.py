@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from functions_app.runtime.cgroups import orphans_kill
 from functions_app.runtime.code_cache import ArtifactRefused, code_dir, runtime_dir
@@ -39,13 +39,13 @@ MEMORY_WAIT_SECONDS = 60.0
 
 
 class IdleListener(Protocol):
-    def idle_added(self, spec: FunctionSpec) -> None: ...
+    def idle_added(self, spec: FunctionSpec, pipeline: Any = None) -> None: ...
 
     def idle_removed(self, spec: FunctionSpec, count: int) -> None: ...
 
 
 class _Silent:
-    def idle_added(self, spec: FunctionSpec) -> None:
+    def idle_added(self, spec: FunctionSpec, pipeline: Any = None) -> None:
         pass
 
     def idle_removed(self, spec: FunctionSpec, count: int) -> None:
@@ -209,7 +209,9 @@ class EnvironmentPool:
             raise
         return Acquired(environment=environment, cold=True, init_duration_ms=init_ms)
 
-    def release(self, environment: ExecutionEnvironment) -> None:
+    def release(self, environment: ExecutionEnvironment, *, pipeline: Any = None) -> None:
+        """Put ``environment`` back; the listener may queue what it says on ``pipeline``
+        (a Redis pipeline the caller executes next), saving a round trip."""
         with self._lock:
             self._busy.discard(environment)
             keep = not self._closed and environment.alive and not self._is_retired(environment)
@@ -218,7 +220,7 @@ class EnvironmentPool:
             else:
                 self._memory_give(environment)
         if keep:
-            self.listener.idle_added(environment.spec)
+            self.listener.idle_added(environment.spec, pipeline)
         else:
             environment.shutdown()
 

@@ -75,8 +75,12 @@ class _WarmTokens:
         self.worker = worker
         self.dirty = False  # an update failed: resynchronize at the next chance
 
-    def idle_added(self, spec: FunctionSpec) -> None:
-        self._apply(lambda: self.connection.rpush(direct.warm_key(spec.function_name, spec.version), self.worker))
+    def idle_added(self, spec: FunctionSpec, pipeline=None) -> None:
+        key = direct.warm_key(spec.function_name, spec.version)
+        if pipeline is not None:
+            pipeline.rpush(key, self.worker)  # goes out with the invocation's reply
+        else:
+            self._apply(lambda: self.connection.rpush(key, self.worker))
 
     def idle_removed(self, spec: FunctionSpec, count: int) -> None:
         key = direct.warm_key(spec.function_name, spec.version)
