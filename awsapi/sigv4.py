@@ -30,6 +30,7 @@ from awsapi.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from dashboard.caches import Cache
 from functions_app.models import AccessKey
 from functions_app.services.access_keys import secret_decrypted
 from iam.callers import SignedCaller
@@ -43,8 +44,12 @@ _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _INVALID_TOKEN = "The security token included in the request is invalid."
 
 
-def _key_caller(access_key_id: str) -> tuple[SignedCaller, str]:
-    """The caller behind an access key and the key's secret (one indexed query)."""
+# Active keys with their users, by key id: each request gets its own copy (request.user is
+# the key's user). Deleting or deactivating a key or its user empties it (iam.authorization).
+_keys = Cache("access keys", copies=True)
+
+
+def _active_key(access_key_id: str) -> AccessKey:
     key = (
         AccessKey.objects.select_related("user__iam_user")
         .filter(access_key_id=access_key_id, revoked_at__isnull=True)
@@ -52,6 +57,13 @@ def _key_caller(access_key_id: str) -> tuple[SignedCaller, str]:
     )
     if key is None or not key.user.is_active:
         raise UnrecognizedClient(_INVALID_TOKEN)
+    return key
+
+
+def _key_caller(access_key_id: str) -> tuple[SignedCaller, str]:
+    """The caller behind an access key and the key's secret (one indexed query, or none while
+    the key is cached)."""
+    key = _keys.get(access_key_id, lambda: _active_key(access_key_id))
     principal_arn, account_id = user_principal(key.user)
     caller = SignedCaller(
         access_key_id=access_key_id,

@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dashboard.middleware.RequestLogMiddleware",
+    # A request reads the caches' token once, at its first cached lookup (dashboard.caches).
+    "dashboard.caches.RequestTokenMiddleware",
     # Function URLs by host name answer as the function wants, untouched by what follows.
     "functions_app.api.views_function_urls.FunctionUrlHostMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -5,9 +5,9 @@ identity policies (an IAM user's own and its groups', or an assumed role's) and,
 resource has one, its resource-based policy. Django superusers are administrators of every
 account and are never refused.
 
-Parsed identity policies are cached per principal in each process. Any change to IAM's data
-bumps a generation number in Redis after it commits; a request reads that number (one GET)
-and drops what it cached under an older one, so a change applies to the very next request.
+Parsed identity policies are cached per principal in each process (``dashboard.caches``):
+any committed change to IAM's data, to an access key or to a Django user replaces the
+caches' token in Redis, and the very next request, in any process, reads them anew.
 
 ``STRATUS_AUTHORIZATION=off`` skips evaluation entirely. It exists for the benchmark that
 measures what authorization costs, and nothing else should set it.
@@ -18,14 +18,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 
-import redis
-from django.db import transaction
+from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from functions_app.runtime.redis_client import redis_client
+from dashboard.caches import Cache, changed, watch
+from functions_app.models import AccessKey
 from iam import models
 from iam.audit import audit_record
 from iam.callers import SignedCaller
@@ -35,33 +34,9 @@ from iam.selectors import caller_identity, identity_policies
 
 logger = logging.getLogger("stratus.iam")
 
-GENERATION_KEY = "stratus:iam:generation"
-
-_cache: dict[str, list[Policy]] = {}
-_cache_generation: list[int] = [-1]
-_lock = threading.Lock()
-
-
-def _generation() -> int:
-    try:
-        return int(redis_client().get(GENERATION_KEY) or 0)
-    except redis.RedisError:
-        return -1  # Redis away: cache nothing rather than serve what may be stale
-
-
-def iam_changed(**_: object) -> None:
-    """Bump the generation once the change commits, so every process forgets its cache."""
-    transaction.on_commit(lambda: _bump())
-
-
-def _bump() -> None:
-    try:
-        redis_client().incr(GENERATION_KEY)
-    except redis.RedisError:
-        logger.warning("could not announce an IAM change; processes may use cached policies")
-
-
-for _model in (
+# Who may call, and what they may do: a change to any of these applies to the next request.
+watch(
+    AccessKey,
     models.IamUser,
     models.Group,
     models.Role,
@@ -69,10 +44,21 @@ for _model in (
     models.PolicyVersion,
     models.PolicyAttachment,
     models.InlinePolicy,
-):
-    post_save.connect(iam_changed, sender=_model, dispatch_uid=f"iam-changed-save-{_model.__name__}")
-    post_delete.connect(iam_changed, sender=_model, dispatch_uid=f"iam-changed-delete-{_model.__name__}")
-m2m_changed.connect(iam_changed, sender=models.Group.members.through, dispatch_uid="iam-changed-members")
+)
+m2m_changed.connect(changed, sender=models.Group.members.through, dispatch_uid="stratus-caches-members")
+
+
+def _user_changed(update_fields=None, **kwargs: object) -> None:
+    """A Django user changed (deactivated, made a superuser), not a login recording its time."""
+    if update_fields is None or set(update_fields) - {"last_login"}:
+        changed(**kwargs)
+
+
+post_save.connect(_user_changed, sender=get_user_model(), dispatch_uid="stratus-caches-user-save")
+post_delete.connect(changed, sender=get_user_model(), dispatch_uid="stratus-caches-user-delete")
+
+# Parsed identity policies by principal; shared (Policy objects are immutable).
+_policies = Cache("identity policies")
 
 
 def caller_policies(caller: SignedCaller) -> list[Policy]:
@@ -82,24 +68,10 @@ def caller_policies(caller: SignedCaller) -> list[Policy]:
 
 def identity_policies_cached(identity: models.IamUser | models.Role | None) -> list[Policy]:
     """The identity policies of an IAM user (its own and its groups') or a role, parsed,
-    from this process's cache while no IAM change has committed since."""
+    from this process's cache while nothing they depend on has changed."""
     if identity is None:
         return []
-    key = f"{type(identity).__name__}:{identity.pk}"
-    generation = _generation()
-    with _lock:
-        if generation != _cache_generation[0] or generation < 0:
-            _cache.clear()
-            _cache_generation[0] = generation
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    policies = identity_policies(identity)
-    if generation >= 0:
-        with _lock:
-            if _cache_generation[0] == generation:
-                _cache[key] = policies
-    return policies
+    return _policies.get((type(identity).__name__, identity.pk), lambda: identity_policies(identity))
 
 
 def authorization_enabled() -> bool:

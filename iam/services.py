@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dashboard.caches import changed
 from functions_app.crypto import secret_encrypt
 from functions_app.models import AccessKey
 from functions_app.services.access_keys import access_key_activate, access_key_create, access_key_revoke
@@ -336,6 +337,7 @@ def policy_version_default_set(*, version: PolicyVersion) -> None:
     version.policy.versions.filter(is_default=True).exclude(pk=version.pk).update(is_default=False)
     PolicyVersion.objects.filter(pk=version.pk).update(is_default=True)
     ManagedPolicy.objects.filter(pk=version.policy_id).update(updated_at=timezone.now())
+    changed()  # update() sends no signal, and the policy in force just changed
 
 
 def policy_version_delete(*, version: PolicyVersion) -> None:

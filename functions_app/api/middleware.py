@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import datetime
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -44,6 +45,9 @@ _BODY_LIMITS = (
 )
 _DEFAULT_LIMIT = 1024 * 1024
 _LAST_USED_RESOLUTION_SECONDS = 60
+# When this process last wrote each key's last-used time (by key pk), at most this many.
+_touched: dict[int, datetime] = {}
+_TOUCHED_MAX = 4096
 
 
 def _body_limit(path: str) -> tuple[int, str]:
@@ -103,11 +107,13 @@ class LambdaApiMiddleware:
     @staticmethod
     def _touch(key: AccessKey) -> None:
         now = timezone.now()
-        if (
-            key.last_used_at is None
-            or (now - key.last_used_at).total_seconds() > _LAST_USED_RESOLUTION_SECONDS
-        ):
+        # The key may come from a cache filled before this process last wrote its time.
+        last_used = max(filter(None, (key.last_used_at, _touched.get(key.pk))), default=None)
+        if last_used is None or (now - last_used).total_seconds() > _LAST_USED_RESOLUTION_SECONDS:
             AccessKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            if len(_touched) >= _TOUCHED_MAX:
+                _touched.clear()
+            _touched[key.pk] = now
 
 
 def unknown_operation(request, *args, **kwargs) -> HttpResponse:

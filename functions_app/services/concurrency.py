@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from dashboard.caches import changed
 from functions_app.errors import InvalidParameterValue, ProvisionedConcurrencyConfigNotFound
 from functions_app.models import LATEST, Function, ProvisionedConcurrencyConfig
 from functions_app.selectors import qualifier_resolve, reserved_concurrency_total
@@ -50,6 +51,7 @@ def reserved_concurrency_put(*, function: Function, value: object) -> int:
 
 def reserved_concurrency_delete(*, function: Function) -> None:
     Function.objects.filter(pk=function.pk).update(reserved_concurrency=None)
+    changed()  # update() sends no signal; the caches hold the function and the total
 
 
 def _provisioned_total(function: Function, *, excluding_qualifier: str | None = None) -> int:

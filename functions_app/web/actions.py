@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from dashboard.caches import changed
 from functions_app.errors import InvalidParameterValue, LambdaError
 from functions_app.models import LATEST, Function
 from functions_app.selectors import alias_get, version_get
@@ -84,6 +85,7 @@ def _settings(function: Function, post, files) -> str:
     }
     functions.function_update_configuration(function=function, fields=fields)
     Function.objects.filter(pk=function.pk).update(capture_payloads=post.get("capture_payloads") == "on")
+    changed()  # update() sends no signal; invocations read capture_payloads from the cached function
     return "Saved the general settings."
 
 
