@@ -421,7 +421,9 @@ def role_session_issue(
     Expiration}`` (Expiration an aware datetime). No trust check here: the caller decides who
     may have them (AssumeRole asks the trust policy; a Lambda execution role is checked to
     trust ``lambda.amazonaws.com`` by whoever wires it)."""
-    if not _SESSION_NAME.fullmatch(session_name or ""):
+    # A service's session for its own use (Lambda's for an execution role, named for the
+    # function) takes any name the service gives it: a function may be named with one letter.
+    if not _SESSION_NAME.fullmatch(session_name or "") and not (beyond_role_maximum and session_name):
         raise ValidationError(
             f"1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy "
             r"constraint: Member must have length between 2 and 64 and match the pattern [\w+=,.@-]*"

@@ -102,3 +102,24 @@ def test_it_gives_no_credentials_for_a_role_that_no_longer_trusts_lambda(
     )
     lambda_client = aws_client("lambda", live_server_url, access_key)
     assert json.loads(lambda_client.invoke(FunctionName="untrusted-role")["Payload"].read()) is False
+
+
+def test_a_function_with_a_one_letter_name_gets_its_roles_credentials(lambda_client, create_function):
+    """A session name must have two characters when a caller asks AssumeRole; Lambda's own
+    session for a function is named for the function, which may have one."""
+    create_function(
+        "x",
+        Code={
+            "ZipFile": make_zip(
+                {
+                    "lambda_function.py": "import boto3\n\ndef handler(event, context):\n"
+                    "    return boto3.client('sts').get_caller_identity()['Arn']\n"
+                }
+            )
+        },
+        Timeout=30,
+    )
+    response = lambda_client.invoke(FunctionName="x", Payload=b"{}")
+    answer = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, answer
+    assert ":assumed-role/" in answer and answer.endswith("/x")
