@@ -102,11 +102,16 @@ def _session_caller(request, access_key_id: str) -> tuple[SignedCaller, str]:
     return caller, secret_decrypted(session.secret_ciphertext)
 
 
+def raw_path(request) -> str | None:
+    """The request's path as the client sent it (still percent-encoded), from the ASGI scope:
+    Django's ASGI request carries it, and so does the WSGI environ a2wsgi builds."""
+    scope = getattr(request, "scope", None) or request.META.get("asgi.scope")
+    raw = scope.get("raw_path") if scope else None
+    return raw.decode("latin-1").split("?", 1)[0] if raw else None
+
+
 def _raw_path(request) -> str:
-    scope = getattr(request, "scope", None)
-    if scope and scope.get("raw_path"):
-        return scope["raw_path"].decode("latin-1")
-    return quote(request.path, safe="/~!$&'()*+,;=:@-._")
+    return raw_path(request) or quote(request.path, safe="/~!$&'()*+,;=:@-._")
 
 
 def caller_verify(request, *, service: str | None = None) -> SignedCaller:

@@ -1,4 +1,5 @@
-"""Around every HTTP request: one structured (JSON) log line, and the account it acts in."""
+"""Around every HTTP request: the unread body drained, one structured (JSON) log line, and
+the account it acts in."""
 
 from __future__ import annotations
 
@@ -11,6 +12,35 @@ from iam.tenancy import acting_in
 from iam.web.accounts import session_account_id
 
 logger = logging.getLogger("stratus.request")
+
+
+# Past this much, a body nobody read is not drained: the connection is closed instead.
+DRAIN_MAX_BYTES = 128 * 1024 * 1024
+
+
+class UnreadBodyMiddleware:
+    """Read and drop what a request's body still holds once its response is ready.
+
+    A view may answer without reading the body (a 413 for one over the limit): the server
+    would then close the connection while the client is still sending, and the client sees
+    a reset instead of the answer. Django's ASGI handler read every body before the view;
+    as WSGI (dashboard/asgi.py) the body is read as the view reads it, so this does the rest.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not getattr(request, "_read_started", True):  # Django's own mark: nothing read yet
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if 0 < length <= DRAIN_MAX_BYTES:
+                while request.read(64 * 1024):
+                    pass
+        return response
 
 
 class RequestLogMiddleware:

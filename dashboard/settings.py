@@ -70,9 +70,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "dashboard.middleware.RequestLogMiddleware",
+    # A view that answers without reading the body still lets the client finish sending it.
+    "dashboard.middleware.UnreadBodyMiddleware",
     # A request reads the caches' token once, at its first cached lookup (dashboard.caches).
     "dashboard.caches.RequestTokenMiddleware",
+    "dashboard.middleware.RequestLogMiddleware",
     # Function URLs by host name answer as the function wants, untouched by what follows.
     "functions_app.api.views_function_urls.FunctionUrlHostMiddleware",
     "django.middleware.security.SecurityMiddleware",

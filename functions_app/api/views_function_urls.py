@@ -17,7 +17,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from awsapi.errors import AwsError
-from awsapi.sigv4 import caller_verify
+from awsapi.sigv4 import caller_verify, raw_path
 from functions_app.api.authorization import FUNCTION, FUNCTION_UNQUALIFIED, lambda_action
 from functions_app.api.http import json_body, paginate
 from functions_app.api.serializers import aws_timestamp
@@ -133,15 +133,13 @@ def _content_length(request: HttpRequest) -> int:
 
 def _raw_path_below(request: HttpRequest, url_id: str, path: str) -> str:
     """The path below the URL's base as the client sent it (still percent-encoded)."""
-    scope = getattr(request, "scope", None)
-    raw = scope.get("raw_path") if scope else None
-    if not raw:
+    sent = raw_path(request)
+    if not sent:
         return "/" + path
-    raw_path = raw.decode("latin-1").split("?", 1)[0]
     prefix = f"{_URL_PREFIX}{url_id}"
-    if raw_path.startswith(prefix):
-        raw_path = raw_path[len(prefix) :]
-    return raw_path or "/"
+    if sent.startswith(prefix):
+        sent = sent[len(prefix) :]
+    return sent or "/"
 
 
 def _iam_authorizer(request: HttpRequest, config: FunctionUrlConfig) -> dict | HttpResponse:
