@@ -38,6 +38,8 @@ run: install
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	@# The Django-free runtime, strictly typed ([tool.mypy] in pyproject.toml).
+	$(BIN)/mypy --strict functions_app/runtime
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

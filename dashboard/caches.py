@@ -38,7 +38,7 @@ import redis
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 
 logger = logging.getLogger("stratus.caches")
 

@@ -37,8 +37,8 @@ def _redis() -> dict:
 def platform_status() -> dict:
     """Workers alive (and whether they sandbox), metrics consumers, schedulers and event
     source pollers, from Redis."""
+    from functions_app.redis_client import redis_client
     from functions_app.runtime.direct import workers_alive
-    from functions_app.runtime.redis_client import redis_client
 
     connection = redis_client()
     alive = workers_alive(connection)

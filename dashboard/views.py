@@ -56,8 +56,8 @@ def home(request):
 
 def _hosts() -> list[dict]:
     """The live hosts' capacity, for operators; empty when Redis cannot say."""
+    from functions_app.redis_client import redis_client
     from functions_app.runtime.direct import workers_alive
-    from functions_app.runtime.redis_client import redis_client
 
     try:
         return hosts_capacity(workers_alive(redis_client()))

@@ -17,7 +17,8 @@ import zlib
 from dataclasses import dataclass
 
 from functions_app.errors import InvalidParameterValue, ValidationFailed
-from functions_app.runtimes import available_runtimes, runtime_get
+from functions_app.runtime.code_cache import UNZIPPED_MAX_BYTES
+from functions_app.runtime.languages import available_runtimes, runtime_get
 
 MEMORY_MIN, MEMORY_MAX = 128, 10240
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 900
@@ -25,7 +26,6 @@ EPHEMERAL_MIN, EPHEMERAL_MAX = 512, 10240
 ENVIRONMENT_MAX_BYTES = 4 * 1024
 DESCRIPTION_MAX = 256
 ZIP_MAX_BYTES = 52_428_800  # CodeSizeZipped
-UNZIPPED_MAX_BYTES = 262_144_000  # CodeSizeUnzipped
 ZIP_ENTRIES_MAX = 100_000  # Stratus's own bound; AWS documents none
 TOTAL_CODE_SIZE = 80_530_636_800
 

@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from functions_app.arns import function_arn
 from functions_app.errors import InvalidParameterValue, ResourceNotFound
 from functions_app.models import Function
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.selectors import functions_of_account
 from functions_app.web.access import EVERY_FUNCTION, VIEW, permitted
 from iam.tenancy import current_account

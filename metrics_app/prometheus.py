@@ -8,10 +8,10 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from functions_app.redis_client import redis_client
 from functions_app.runtime import direct
 from functions_app.runtime.events import ASYNC_QUEUE
 from functions_app.runtime.records import LOGS_STREAM, RECORDS_STREAM
-from functions_app.runtime.redis_client import redis_client
 from metrics_app.models import MetricPoint
 
 _COUNTERS = (

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
-from functions_app.runtimes import runtime_get
+from functions_app.runtime.languages import runtime_get
 from tests.conftest import ROOT, make_zip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stratus_workers")]

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from functions_app.runtime.languages import available_runtimes
 from functions_app.runtime.node_sdk import SANDBOX_NODE_MODULES, host_node_modules
-from functions_app.runtimes import available_runtimes
 from tests.conftest import aws_client, make_zip
 
 NODE_RUNTIME = next((name for name in available_runtimes() if name.startswith("nodejs")), None)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from functions_app.runtimes import available_runtimes
+from functions_app.runtime.languages import available_runtimes
 from tests.conftest import make_zip
 
 NODE_RUNTIME = next((name for name in available_runtimes() if name.startswith("nodejs")), None)

@@ -407,11 +407,15 @@ import json, sys, time
 import django
 django.setup()
 from django.conf import settings
-from functions_app.runtime.jobs import spec_load
+from functions_app.hosting.specs import spec_load
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.spec import InvokeRequest
+from functions_app.services.artifacts import artifact_bytes
 pool = EnvironmentPool(
-    cache_root=settings.DATA_DIR / "worker-cache", idle_seconds=float(sys.argv[2]), memory_mb=4096
+    cache_root=settings.DATA_DIR / "worker-cache",
+    idle_seconds=float(sys.argv[2]),
+    memory_mb=4096,
+    code_fetch=artifact_bytes,
 )
 spec = spec_load(sys.argv[1], "$LATEST")
 environment = pool.acquire(spec).environment

@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from functions_app.models import Function
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers import schedules
 from functions_app.triggers.models import Schedule
 from functions_app.triggers.schedules import (

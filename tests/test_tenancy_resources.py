@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from botocore.exceptions import ClientError
 
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from iam import services
 from metrics_app.ingest import ingest
 from metrics_app.models import LogGroup

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import transaction
 
-from functions_app.runtime.destinations import DeliveryError, send
+from functions_app.services.destinations import DeliveryError, send
 from functions_app.triggers.topics import (
     TopicError,
     subscription_create,

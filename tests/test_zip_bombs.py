@@ -22,6 +22,7 @@ from django.test import Client
 from functions_app.errors import InvalidParameterValue
 from functions_app.models import LATEST, Function, FunctionVersion
 from functions_app.runtime.code_cache import ArtifactRefused, _unzip, code_dir
+from functions_app.services.artifacts import artifact_bytes
 from functions_app.validation import UNZIPPED_MAX_BYTES, ZIP_ENTRIES_MAX, zip_check
 from tests.conftest import function_made, lambda_role, make_zip
 
@@ -319,7 +320,7 @@ def test_it_leaves_nothing_in_the_cache_for_a_refused_artifact(lying_bomb, tmp_p
     name = default_storage.save("artifacts/test-zip-bomb.zip", ContentFile(lying_bomb))
     try:
         with pytest.raises(ArtifactRefused):
-            code_dir(tmp_path, sha256="b" * 64, storage_name=name)
+            code_dir(tmp_path, sha256="b" * 64, storage_name=name, fetch=artifact_bytes)
     finally:
         default_storage.delete(name)
 
@@ -339,7 +340,7 @@ def test_it_still_unzips_a_normal_artifact_with_its_modes(tmp_path):
     package[central + 38 : central + 42] = struct.pack("<L", 0o100755 << 16)
     name = default_storage.save("artifacts/test-zip-normal.zip", ContentFile(bytes(package)))
     try:
-        target = code_dir(tmp_path, sha256="c" * 64, storage_name=name)
+        target = code_dir(tmp_path, sha256="c" * 64, storage_name=name, fetch=artifact_bytes)
     finally:
         default_storage.delete(name)
 

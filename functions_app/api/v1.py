@@ -20,8 +20,8 @@ from functions_app.api.http import error_response
 from functions_app.api.openapi import OPENAPI
 from functions_app.errors import InvalidRequestContent, MethodNotAllowed
 from functions_app.models import FailedDelivery, FailedEvent
+from functions_app.redis_client import redis_client
 from functions_app.runtime import events as event_state
-from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import function_get
 from functions_app.services.events import failed_deliveries_redrive, failed_events_redrive
 from functions_app.web.access import EVERY_FUNCTION, VIEW, function_check, method_permission, permitted

@@ -1,4 +1,9 @@
-"""A worker's local copies of code artifacts, fetched by content hash and unzipped once."""
+"""A worker's local copies of code artifacts, fetched by content hash and unzipped once.
+
+Where the artifacts are stored is not this module's business: ``code_dir`` is handed a
+``CodeFetch`` that returns an artifact's bytes by its storage name (the worker command
+passes one that reads Django's storage, ``services/artifacts.artifact_bytes``).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from django.core.files.storage import default_storage
+# Lambda's CodeSizeUnzipped. CreateFunction refuses a larger artifact (validation.py) and
+# unzipping stops there too, whatever the archive claims.
+UNZIPPED_MAX_BYTES = 262_144_000
 
-from functions_app.validation import UNZIPPED_MAX_BYTES
+# An artifact's bytes, by its storage name.
+CodeFetch = Callable[[str], bytes]
 
 _BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstraps"
 _CHUNK = 1024 * 1024
@@ -70,8 +79,8 @@ def _unzip(data: bytes, target: Path, *, limit: int = UNZIPPED_MAX_BYTES) -> Non
         os.chmod(directory, 0o755)
 
 
-def code_dir(cache_root: Path, *, sha256: str, storage_name: str) -> Path:
-    """The unzipped package for ``sha256``, fetched from storage on first use.
+def code_dir(cache_root: Path, *, sha256: str, storage_name: str, fetch: CodeFetch) -> Path:
+    """The unzipped package for ``sha256``, fetched (``fetch(storage_name)``) on first use.
 
     Raises ArtifactRefused, leaving nothing behind, for an artifact that would unzip past
     its declared sizes or the unzipped limit.
@@ -80,8 +89,7 @@ def code_dir(cache_root: Path, *, sha256: str, storage_name: str) -> Path:
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(storage_name, "rb") as handle:
-        data = handle.read()
+    data = fetch(storage_name)
     staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=target.parent))
     try:
         _unzip(data, staging)

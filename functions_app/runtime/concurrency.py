@@ -10,6 +10,7 @@ the worker dies, the lease simply expires.
 from __future__ import annotations
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 ACCOUNT_KEY = "stratus:concurrency:unreserved"
@@ -40,12 +41,18 @@ local function admit(account_key, function_key, lease, ttl, reserved, unreserved
 end
 """
 
-_ADMIT = Script(
-    None, (ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])").encode()
+
+def lua_script(source: bytes) -> Script:
+    """A Lua script loaded on first use, on whichever connection each call passes."""
+    # Script wants the client it is registered with; these have none, so every call passes one.
+    return Script(None, source)  # type: ignore[arg-type]
+
+
+_ADMIT = lua_script(
+    (ADMIT_FUNCTION + "return admit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])").encode()
 )
 
-_EXTEND = Script(
-    None,
+_EXTEND = lua_script(
     b"""
 local now = redis.call('TIME')
 local expiry = tonumber(now[1]) + tonumber(now[2]) / 1000000 + tonumber(ARGV[2])
@@ -84,7 +91,7 @@ def extend(connection: redis.Redis, *, function_name: str, lease: str, ttl_secon
     _EXTEND(keys=keys(function_name), args=[lease, ttl_seconds], client=connection)
 
 
-def release_queue(pipeline, *, function_name: str, lease: str) -> None:
+def release_queue(pipeline: Pipeline, *, function_name: str, lease: str) -> None:
     """Queue the lease's release on ``pipeline`` (the caller executes it)."""
     for key in keys(function_name):
         pipeline.zrem(key, lease)

@@ -22,11 +22,14 @@ import json
 import pickle
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
-from redis.commands.core import Script
+from redis.client import Pipeline
 
 from functions_app.runtime import concurrency
+from functions_app.runtime.concurrency import lua_script
+from functions_app.runtime.redis_values import redis_bytes, redis_text
 
 ALIVE_PREFIX = "stratus:worker-alive:"
 ALIVE_SECONDS = 5
@@ -39,8 +42,7 @@ TAKEN_KEY = "stratus:direct:taken:{request_id}"
 REPLY_TTL_SECONDS = 60
 LIST_TTL_SECONDS = 300
 
-_SUBMIT = Script(
-    None,
+_SUBMIT = lua_script(
     (
         concurrency.ADMIT_FUNCTION
         + """
@@ -84,7 +86,7 @@ class Submitted:
 
 def submit(
     connection: redis.Redis,
-    message: dict,
+    message: dict[str, Any],
     *,
     lease_ttl: float,
     reserved: int | None,
@@ -121,7 +123,7 @@ def reply_wait(
     pickup_seconds: float,
     run_seconds: float,
     poll_seconds: float = 1.0,
-) -> dict | str:
+) -> dict[str, Any] | str:
     """The host's reply; or, as text, why there will be none: nobody took the request up in
     ``pickup_seconds``, the host running it stopped, or it outran ``run_seconds``."""
     key = REPLY_KEY.format(request_id=request_id)
@@ -131,15 +133,17 @@ def reply_wait(
     while True:
         answer = connection.blpop([key], timeout=poll_seconds)
         if answer is not None:
-            return pickle.loads(answer[1])
+            reply: dict[str, Any] = pickle.loads(redis_bytes(answer[1]))
+            return reply
         if not host:
             taken = connection.get(TAKEN_KEY.format(request_id=request_id))
-            host = taken.decode() if taken else ""
+            host = redis_text(taken) if taken else ""
         now = time.monotonic()
         if host and not connection.exists(ALIVE_PREFIX + host):
             return f"The worker running the invocation stopped ({host}); the invocation did not complete."
         if not host and now > picked_up_by:
-            if connection.lrem(SHARED_LIST, 1, submitted.encoded):
+            # redis-py types lrem's value as str; any Redis string will do, and this is bytes.
+            if connection.lrem(SHARED_LIST, 1, submitted.encoded):  # type: ignore[arg-type]
                 return "No worker picked the invocation up in time; check that Stratus workers are running."
             continue  # taken just now: its host has said so by the next poll
         if now > finished_by:
@@ -149,22 +153,22 @@ def reply_wait(
 # ---- the host's side ---------------------------------------------------------------------
 
 
-def take(connection: redis.Redis, *, worker: str, shared: bool, timeout: float) -> dict | None:
+def take(connection: redis.Redis, *, worker: str, shared: bool, timeout: float) -> dict[str, Any] | None:
     """The next request for this host: its own list first, then (when ``shared``) the shared one."""
     lists = [host_list(worker), SHARED_LIST] if shared else [host_list(worker)]
     answer = connection.brpop(lists, timeout=timeout)  # submit pushes on the left: first in, first out
     if answer is None:
         return None
     source, encoded = answer
-    message = pickle.loads(encoded)
-    if source.decode() == SHARED_LIST:
+    message: dict[str, Any] = pickle.loads(redis_bytes(encoded))
+    if redis_text(source) == SHARED_LIST:
         connection.set(TAKEN_KEY.format(request_id=message["request_id"]), worker, ex=REPLY_TTL_SECONDS)
     else:
         message["token_taken"] = True  # the caller claimed one of this host's warm tokens
     return message
 
 
-def reply_queue(pipeline, *, request_id: str, reply: dict) -> None:
+def reply_queue(pipeline: Pipeline, *, request_id: str, reply: dict[str, Any]) -> None:
     """Queue the reply on ``pipeline`` (executed with the invocation's record and lease release)."""
     key = REPLY_KEY.format(request_id=request_id)
     pipeline.lpush(key, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
@@ -186,11 +190,11 @@ def tokens_forget(connection: redis.Redis, *, worker: str) -> None:
     connection.delete(ALIVE_PREFIX + worker)
 
 
-def workers_alive(connection: redis.Redis) -> dict[str, dict]:
+def workers_alive(connection: redis.Redis) -> dict[str, dict[str, Any]]:
     """Every live host and the status it last reported."""
     keys = list(connection.scan_iter(match=ALIVE_PREFIX + "*", count=500))
     values = connection.mget(keys) if keys else []
-    alive = {}
+    alive: dict[str, dict[str, Any]] = {}
     for key, value in zip(keys, values, strict=True):
         if value is None:
             continue
@@ -198,5 +202,5 @@ def workers_alive(connection: redis.Redis) -> dict[str, dict]:
             status = json.loads(value)
         except ValueError:
             status = {}
-        alive[key.decode()[len(ALIVE_PREFIX) :]] = status if isinstance(status, dict) else {}
+        alive[redis_text(key)[len(ALIVE_PREFIX) :]] = status if isinstance(status, dict) else {}
     return alive

@@ -11,7 +11,6 @@ it runs until the next event is handed over.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -23,12 +22,21 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from functions_app.runtime import node_sdk, python_sdk
 from functions_app.runtime.cgroups import CgroupLimits, cgroup_name
 from functions_app.runtime.env_logs import LogReader
+from functions_app.runtime.env_outcomes import (
+    InitFailed,
+    error_outcome,
+    exit_outcome,
+    failure_outcome,
+    timeout_outcome,
+)
+from functions_app.runtime.languages import Runtime, runtime_get
 from functions_app.runtime.netns import SandboxNetwork
-from functions_app.runtime.runtime_api import endpoint_hostname
+from functions_app.runtime.runtime_api import RuntimeAnswer, RuntimeEvent, endpoint_hostname
 from functions_app.runtime.sandbox import (
     RUNTIME_DIR,
     TASK_ROOT,
@@ -39,34 +47,10 @@ from functions_app.runtime.sandbox import (
 from functions_app.runtime.sandbox_host import SandboxHost
 from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
 from functions_app.runtime.tmp_volume import TmpVolume
-from functions_app.runtimes import Runtime, runtime_get
 
 logger = logging.getLogger("stratus.environment")
 
 INIT_TIMEOUT_SECONDS = 10.0
-
-
-class InitFailed(Exception):
-    """INIT did not complete; ``outcome`` is what the invoke that needed it answers."""
-
-    def __init__(self, outcome: InvokeOutcome, init_duration_ms: float) -> None:
-        super().__init__(outcome.error_type)
-        self.outcome = outcome
-        self.init_duration_ms = init_duration_ms
-
-
-def failure_outcome(error_type: str, message: str, status: str) -> InvokeOutcome:
-    """An invoke that failed before or around the function: an Unhandled error, environment lost."""
-    body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-    return InvokeOutcome(
-        payload=body,
-        function_error="Unhandled",
-        error_type=error_type,
-        duration_ms=0,
-        max_memory_mb=0,
-        environment_lost=True,
-        status=status,
-    )
 
 
 def _now_ms() -> int:
@@ -131,12 +115,15 @@ class ExecutionEnvironment:
         self._tmp: TmpVolume | None = None
         self._code_dir = code_dir
         self._runtime_dir = runtime_dir
-        self._events: queue.Queue = queue.Queue()
-        self._signals: queue.Queue = queue.Queue()
+        # Events for the runtime's GET /next; None wakes it to find the environment shut down.
+        self._events: queue.Queue[RuntimeEvent | None] = queue.Queue()
+        # What the environment waits on: ("next",), ("response", body, content type),
+        # ("error", body, error type), ("init_error", body, error type), ("exit", status).
+        self._signals: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._current_request: str | None = None
         self._answered = False
         self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._cgroup: CgroupLimits | None = None
         self._logs: LogReader | None = None
         self._endpoint: str | None = None
@@ -186,7 +173,7 @@ class ExecutionEnvironment:
         runtime = runtime_get(self.spec.runtime)
         if runtime is None:
             raise InitFailed(
-                self._failure(
+                failure_outcome(
                     "Runtime.InvalidRuntime",
                     f"Runtime {self.spec.runtime} is not available on this worker",
                     "init_error",
@@ -198,7 +185,7 @@ class ExecutionEnvironment:
             if problem:
                 # As AWS: a custom runtime without an executable bootstrap cannot start at
                 # all, which is not the same fault as a runtime that started and exited.
-                raise InitFailed(self._failure("Runtime.InvalidEntrypoint", problem, "init_error"), 0.0)
+                raise InitFailed(failure_outcome("Runtime.InvalidEntrypoint", problem, "init_error"), 0.0)
         self.state = "initializing"
         started = time.monotonic()
         hosts_fd = self._endpoint_open()
@@ -240,7 +227,7 @@ class ExecutionEnvironment:
             os.close(write_fd)
             self.shutdown()
             raise InitFailed(
-                self._failure(
+                failure_outcome(
                     "Runtime.InvalidEntrypoint", f"Could not start the runtime: {exc}", "init_error"
                 ),
                 0.0,
@@ -263,7 +250,7 @@ class ExecutionEnvironment:
                 duration = (time.monotonic() - started) * 1000
                 self.shutdown()
                 raise InitFailed(
-                    self._failure(
+                    failure_outcome(
                         "Sandbox.Timedout",
                         f"INIT timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds",
                         "timeout",
@@ -280,7 +267,7 @@ class ExecutionEnvironment:
                 self._wait_exit(0.5)
                 logs = self._logs.since(0)
                 self.shutdown()
-                outcome = self._error_outcome(body, error_type, status="init_error", lost=True)
+                outcome = error_outcome(body, error_type, status="init_error", lost=True)
                 outcome.log_lines = logs
                 raise InitFailed(outcome, duration)
             if kind == "exit":
@@ -388,7 +375,7 @@ class ExecutionEnvironment:
             try:
                 kind, *details = self._signals.get(timeout=max(0.0, remaining))
             except queue.Empty:
-                outcome = self._timeout_outcome(request.request_id, timeout)
+                outcome = timeout_outcome(request.request_id, timeout)
                 break
             if kind == "response":
                 body, _ = details
@@ -397,7 +384,7 @@ class ExecutionEnvironment:
                 )
             elif kind == "error":
                 body, error_type = details
-                outcome = self._error_outcome(body, error_type, status="error", lost=False)
+                outcome = error_outcome(body, error_type, status="error", lost=False)
             elif kind == "exit":
                 outcome = self._exit_outcome(details[0], request_id=request.request_id)
             # "next" is the runtime asking for the following event; it changes nothing here.
@@ -449,55 +436,22 @@ class ExecutionEnvironment:
                         total += int(line.split()[1]) * 1024
         return total
 
-    # ---- outcomes --------------------------------------------------------------------
-
-    def _failure(self, error_type: str, message: str, status: str) -> InvokeOutcome:
-        return failure_outcome(error_type, message, status)
-
-    def _error_outcome(
-        self, body: bytes, error_type: str | None, *, status: str, lost: bool
-    ) -> InvokeOutcome:
-        if not error_type:
-            with contextlib.suppress(ValueError, AttributeError):
-                error_type = json.loads(body).get("errorType")
-        return InvokeOutcome(
-            payload=body,
-            function_error="Unhandled",
-            error_type=error_type or "Runtime.Unknown",
-            duration_ms=0,
-            max_memory_mb=0,
-            environment_lost=lost,
-            status=status,
-        )
-
-    def _timeout_outcome(self, request_id: str, timeout: float) -> InvokeOutcome:
-        message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
-        outcome = self._failure("Sandbox.Timedout", message, "timeout")
-        return outcome
-
     def _exit_outcome(self, status: int, *, request_id: str | None) -> InvokeOutcome:
-        prefix = f"RequestId: {request_id} Error: " if request_id else ""
         out_of_memory = (
             self._cgroup.oom_kills() > 0 if self._cgroup is not None else status == -signal.SIGKILL
         )
-        if out_of_memory:
-            return self._failure(
-                "Runtime.OutOfMemory",
-                f"{prefix}Runtime exited with error: signal: killed (out of memory: the function used more than "
-                f"its {self.spec.memory_size} MB)",
-                "oom",
-            )
-        reason = f"signal: {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
-        return self._failure("Runtime.ExitError", f"{prefix}Runtime exited with error: {reason}", "crash")
+        return exit_outcome(
+            status, request_id=request_id, out_of_memory=out_of_memory, memory_size=self.spec.memory_size
+        )
 
     # ---- the Runtime API's calls (from the server's threads) -------------------------
 
-    def runtime_next(self):
+    def runtime_next(self) -> RuntimeEvent | None:
         self._signals.put(("next",))
         event = self._events.get()
         return event
 
-    def _claim_answer(self, request_id: str) -> tuple[int, dict] | None:
+    def _claim_answer(self, request_id: str) -> RuntimeAnswer | None:
         """None if ``request_id`` is the event in flight and still unanswered, else the refusal."""
         with self._lock:
             if request_id != self._current_request:
@@ -510,21 +464,21 @@ class ExecutionEnvironment:
             self._answered = True
         return None
 
-    def runtime_response(self, request_id: str, body: bytes, content_type: str):
+    def runtime_response(self, request_id: str, body: bytes, content_type: str) -> RuntimeAnswer:
         refusal = self._claim_answer(request_id)
         if refusal is not None:
             return refusal
         self._signals.put(("response", body, content_type))
         return 202, {"status": "OK"}
 
-    def runtime_error(self, request_id: str, body: bytes, error_type: str | None):
+    def runtime_error(self, request_id: str, body: bytes, error_type: str | None) -> RuntimeAnswer:
         refusal = self._claim_answer(request_id)
         if refusal is not None:
             return refusal
         self._signals.put(("error", body, error_type))
         return 202, {"status": "OK"}
 
-    def runtime_init_error(self, body: bytes, error_type: str | None):
+    def runtime_init_error(self, body: bytes, error_type: str | None) -> RuntimeAnswer:
         if self.state != "initializing":
             return 403, {"errorMessage": "Init error after init", "errorType": "InvalidStateTransition"}
         self._signals.put(("init_error", body, error_type))

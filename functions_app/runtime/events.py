@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
+from redis.client import Pipeline
+from redis.typing import EncodableT, FieldT
 from rq import Queue
 
 from functions_app.runtime.records import record_append
+from functions_app.runtime.redis_values import redis_bytes, redis_text
 
 ASYNC_QUEUE = "async"
-EVENT_JOB = "functions_app.runtime.async_jobs.invoke_event"
+EVENT_JOB = "functions_app.hosting.async_jobs.invoke_event"
 EVENT_KEY = "stratus:async:event:{request_id}"
 LIVE_KEY = "stratus:async:live:{function}"
 JOB_TIMEOUT = 900 + 10 + 60  # the longest function timeout, INIT and slack
@@ -25,16 +29,16 @@ STATE_TTL = 7 * 24 * 3600
 
 def _state(
     connection: redis.Redis,
-    message: dict,
+    message: dict[str, Any],
     state: str,
     *,
     last_error: str | None,
     next_at: float | None,
-    pipeline=None,
+    pipeline: Pipeline | None = None,
 ) -> None:
     pipe = pipeline or connection.pipeline(transaction=False)
     key = EVENT_KEY.format(request_id=message["request_id"])
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         "request_id": message["request_id"],
         "function": message["function_name"],
         "qualifier": message.get("qualifier") or "",
@@ -61,11 +65,11 @@ def _state(
 
 def event_enqueue(
     connection: redis.Redis,
-    message: dict,
+    message: dict[str, Any],
     *,
     delay_seconds: float = 0.0,
     last_error: str | None = None,
-    record: dict | None = None,
+    record: dict[str, Any] | None = None,
 ) -> str:
     """Put ``message`` on the async queue (after ``delay_seconds``); returns the RQ job id.
 
@@ -100,30 +104,30 @@ def event_enqueue(
     return job_id
 
 
-def event_running(connection: redis.Redis, message: dict) -> None:
+def event_running(connection: redis.Redis, message: dict[str, Any]) -> None:
     _state(connection, message, "running", last_error=None, next_at=None)
 
 
-def event_done(connection: redis.Redis, message: dict) -> None:
+def event_done(connection: redis.Redis, message: dict[str, Any]) -> None:
     pipe = connection.pipeline(transaction=False)
     pipe.delete(EVENT_KEY.format(request_id=message["request_id"]))
     pipe.zrem(LIVE_KEY.format(function=message["function_name"]), message["request_id"])
     pipe.execute()
 
 
-def events_live(connection: redis.Redis, function_name: str, *, limit: int = 500) -> list[dict]:
+def events_live(connection: redis.Redis, function_name: str, *, limit: int = 500) -> list[dict[str, Any]]:
     """Events of ``function_name`` that are queued, running or waiting for a retry, oldest first."""
     ids = connection.zrange(LIVE_KEY.format(function=function_name), 0, limit - 1)
     pipe = connection.pipeline(transaction=False)
     for request_id in ids:
-        pipe.hgetall(EVENT_KEY.format(request_id=request_id.decode()))
+        pipe.hgetall(EVENT_KEY.format(request_id=redis_text(request_id)))
     events = []
-    stale = []
+    stale: list[bytes] = []
     for request_id, fields in zip(ids, pipe.execute(), strict=True):
         if not fields:
-            stale.append(request_id)
+            stale.append(redis_bytes(request_id))
             continue
-        event = {key.decode(): value.decode() for key, value in fields.items()}
+        event: dict[str, Any] = {key.decode(): value.decode() for key, value in fields.items()}
         for name in ("attempt", "throttles", "redeliveries"):
             event[name] = int(event.get(name) or 0)
         for name in ("accepted_at", "next_at", "updated_at"):
@@ -149,14 +153,14 @@ def orphaned_events_rescue(connection: redis.Redis, *, alive_prefix: str) -> int
     rescued = 0
     # Entries are "<job id>:<execution id>" in RQ 2; the registry has no remove() for them.
     for entry in connection.zrange(registry.key, 0, -1):
-        job_id = registry.parse_job_id(entry)
+        job_id = registry.parse_job_id(redis_text(entry))
         job = Job.fetch(job_id, connection=connection) if connection.exists(f"rq:job:{job_id}") else None
         worker = job.worker_name if job is not None else None
-        if not worker or connection.exists(alive_prefix + worker):
+        if job is None or not worker or connection.exists(alive_prefix + worker):
             continue
         if not connection.set(f"stratus:rescue:{job_id}", "1", nx=True, ex=3600):
             continue  # another worker is rescuing it
-        connection.zrem(registry.key, entry)
+        connection.zrem(registry.key, redis_bytes(entry))
         if job.func_name == EVENT_JOB:
             message = job.args[0]
             message["redeliveries"] = message.get("redeliveries", 0) + 1
@@ -196,10 +200,11 @@ def stranded_events_rescue(connection: redis.Redis, *, now: float | None = None)
     now = now or time.time()
     rescued = 0
     for live_key in connection.scan_iter(match=LIVE_KEY.format(function="*"), count=200):
-        for request_id in connection.zrange(live_key, 0, -1):
+        for member in connection.zrange(live_key, 0, -1):
+            request_id = redis_text(member)
             state = {
-                k.decode(): v.decode()
-                for k, v in connection.hgetall(EVENT_KEY.format(request_id=request_id.decode())).items()
+                redis_text(k): redis_text(v)
+                for k, v in connection.hgetall(EVENT_KEY.format(request_id=request_id)).items()
             }
             if not state or now - float(state.get("updated_at") or now) < STRANDED_AFTER_SECONDS:
                 continue
@@ -215,7 +220,7 @@ def stranded_events_rescue(connection: redis.Redis, *, now: float | None = None)
                 continue
             if not connection.exists(f"rq:job:{job_id}"):
                 connection.zrem(live_key, request_id)
-                connection.delete(EVENT_KEY.format(request_id=request_id.decode()))
+                connection.delete(EVENT_KEY.format(request_id=request_id))
                 continue
             message = Job.fetch(job_id, connection=connection).args[0]
             message["redeliveries"] = message.get("redeliveries", 0) + 1

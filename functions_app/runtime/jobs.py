@@ -1,6 +1,7 @@
 """Running one invocation on the host's pool, for the direct path and for RQ's async jobs.
 
-``execute`` receives plain data (ids, payload, qualifier), loads what it needs, runs the
+``execute`` receives plain data (ids, payload, qualifier), loads the function version
+through the ``spec_load`` it is given (the runtime reads no database), runs the
 event in an execution environment, and in one Redis round trip releases the concurrency
 lease and appends the invocation record and log lines (and, for the direct path, the reply
 the caller waits for).
@@ -15,48 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from django.conf import settings
+from redis.client import Pipeline
 
-from functions_app.models import FunctionVersion
 from functions_app.runtime import concurrency
-from functions_app.runtime.environment import InitFailed
+from functions_app.runtime.env_outcomes import InitFailed
+from functions_app.runtime.environment import ExecutionEnvironment
 from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
 from functions_app.runtime.records import logs_append, record_append
-from functions_app.runtime.spec import FunctionSpec, InvokeOutcome, InvokeRequest
+from functions_app.runtime.spec import InvokeOutcome, InvokeRequest, SpecLoad
 from functions_app.runtime.worker_state import current_pool
 
 logger = logging.getLogger("stratus.jobs")
-
-_spec_cache: dict[tuple[str, str], FunctionSpec] = {}
-
-
-def spec_load(function_name: str, version: str, revision_id: str | None = None) -> FunctionSpec:
-    cached = _spec_cache.get((function_name, version))
-    if cached is not None and revision_id is not None and cached.revision_id == revision_id:
-        return cached
-    row = FunctionVersion.objects.select_related("function", "code").get(
-        function__name=function_name, version=version
-    )
-    spec = FunctionSpec(
-        function_name=function_name,
-        version=version,
-        revision_id=row.revision_id,
-        code_sha256=row.code.sha256,
-        code_storage_name=row.code.storage_name,
-        runtime=row.runtime,
-        handler=row.handler,
-        memory_size=row.memory_size,
-        timeout=row.timeout,
-        ephemeral_storage=row.ephemeral_storage,
-        environment=dict(row.environment),
-        log_group=row.effective_log_group,
-        log_format=row.log_format,
-        region=settings.STRATUS_REGION,
-        account_id=row.function.account_id,
-        role=row.role,
-    )
-    _spec_cache[(function_name, version)] = spec
-    return spec
 
 
 @dataclass
@@ -64,22 +34,26 @@ class Execution:
     """One run of an event in an environment, with everything recorded about it."""
 
     outcome: InvokeOutcome
-    record: dict
+    record: dict[str, Any]
     lines: list[tuple[int, str]]
 
 
 def execute(
-    message: dict,
+    message: dict[str, Any],
     *,
+    spec_load: SpecLoad,
+    payload_capture_bytes: int,
     connection: redis.Redis,
     worker: str,
-    extra: dict | None = None,
-    finish: Callable[[Any, Execution], None] | None = None,
+    extra: dict[str, Any] | None = None,
+    finish: Callable[[Pipeline, Execution], None] | None = None,
 ) -> Execution:
     """Run ``message``'s event once on this host's pool; append its record and log lines.
 
     The caller has admitted the invocation (the lease in ``message``); it is released here.
     ``finish`` queues more commands on the round trip that does so (the direct path's reply).
+    ``spec_load`` finds the function version to run; the record keeps up to
+    ``payload_capture_bytes`` of the request and the response (STRATUS_PAYLOAD_CAPTURE_BYTES).
     """
     started_at = time.time()
     spec = spec_load(message["function_name"], message["version"], message.get("revision_id"))
@@ -95,7 +69,8 @@ def execute(
         client_context=message.get("client_context"),
     )
     pool = current_pool()
-    environment = None
+    environment: ExecutionEnvironment | None = None
+    init_ms: float | None
     # One round trip at the end: the environment's warm token, the lease's release, the
     # record and log lines, and (``finish``) the direct path's reply. A transaction, so a
     # consumer blocked on the streams wakes to the record and its log lines together.
@@ -162,7 +137,7 @@ def execute(
         and environment.initialization_type == "provisioned-concurrency",
         "log_stream": log_stream,
         "worker": worker,
-        **_payloads(message, outcome.payload),
+        **_payloads(message, outcome.payload, limit=payload_capture_bytes),
         **(extra or {}),
     }
     execution = Execution(outcome=outcome, record=record, lines=lines)
@@ -184,13 +159,12 @@ def execute(
     return execution
 
 
-def _payloads(message: dict, response: bytes) -> dict:
-    """The payloads the invocation history keeps: up to STRATUS_PAYLOAD_CAPTURE_BYTES each.
+def _payloads(message: dict[str, Any], response: bytes, *, limit: int) -> dict[str, Any]:
+    """The payloads the invocation history keeps: up to ``limit`` bytes each.
 
     The caller's side decides (``capture_payloads`` in the message), from the function's
     setting at the time of the call.
     """
-    limit = settings.STRATUS_PAYLOAD_CAPTURE_BYTES
     request = message["payload"]
     if not message.get("capture_payloads", True) or limit <= 0:
         return {}
@@ -204,7 +178,7 @@ def _payloads(message: dict, response: bytes) -> dict:
 _REPORT_STATUS = {"timeout": "timeout", "oom": "error", "crash": "error", "init_error": "error"}
 
 
-def invoke_reply(message: dict, execution: Execution) -> dict:
+def invoke_reply(message: dict[str, Any], execution: Execution) -> dict[str, Any]:
     """What a synchronous caller's Invoke response is built from."""
     outcome = execution.outcome
     return {

@@ -42,6 +42,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 logger = logging.getLogger("stratus.netns")
 
@@ -156,7 +157,7 @@ class SandboxNetwork:
     netns_fd: int
     runtime_listener: socket.socket
     api_listener: socket.socket | None
-    pasta: subprocess.Popen | None = None
+    pasta: subprocess.Popen[bytes] | None = None
     closed: bool = field(default=False)
 
     def close(self) -> None:
@@ -179,7 +180,7 @@ def _namespace_made(api_port: int | None) -> tuple[int, socket.socket, socket.so
     """A new network namespace with its loopback up and the doors listening inside.
 
     Made in a thread of its own, which alone enters the namespace and then ends."""
-    made: dict = {}
+    made: dict[str, Any] = {}  # filled by the thread inside the namespace
 
     def inside() -> None:
         try:
@@ -226,7 +227,7 @@ def routes_prohibit(netns_fd: int, ranges: list[str]) -> None:
         logger.debug("some prohibit routes were not added: %s", result.stderr.strip())
 
 
-def _pasta_start(netns_fd: int) -> subprocess.Popen:
+def _pasta_start(netns_fd: int) -> subprocess.Popen[bytes]:
     """pasta attached to the namespace, in the foreground as our child; returns once it is
     ready (it writes its pid file, here a pipe, when its set-up is done)."""
     ready_read, ready_write = os.pipe()

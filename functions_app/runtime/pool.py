@@ -21,11 +21,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from redis.client import Pipeline
 
 from functions_app.runtime.cgroups import orphans_kill
-from functions_app.runtime.code_cache import ArtifactRefused, code_dir, runtime_dir
-from functions_app.runtime.environment import ExecutionEnvironment, InitFailed, failure_outcome
+from functions_app.runtime.code_cache import ArtifactRefused, CodeFetch, code_dir, runtime_dir
+from functions_app.runtime.env_outcomes import InitFailed, failure_outcome
+from functions_app.runtime.environment import ExecutionEnvironment
 from functions_app.runtime.sandbox_host import sandbox_host_create
 from functions_app.runtime.spec import FunctionSpec
 
@@ -39,13 +42,13 @@ MEMORY_WAIT_SECONDS = 60.0
 
 
 class IdleListener(Protocol):
-    def idle_added(self, spec: FunctionSpec, pipeline: Any = None) -> None: ...
+    def idle_added(self, spec: FunctionSpec, pipeline: Pipeline | None = None) -> None: ...
 
     def idle_removed(self, spec: FunctionSpec, count: int) -> None: ...
 
 
 class _Silent:
-    def idle_added(self, spec: FunctionSpec, pipeline: Any = None) -> None:
+    def idle_added(self, spec: FunctionSpec, pipeline: Pipeline | None = None) -> None:
         pass
 
     def idle_removed(self, spec: FunctionSpec, count: int) -> None:
@@ -70,9 +73,11 @@ class EnvironmentPool:
         cache_root: Path,
         idle_seconds: float,
         memory_mb: int,
+        code_fetch: CodeFetch,
         listener: IdleListener | None = None,
     ) -> None:
         self.cache_root = cache_root
+        self.code_fetch = code_fetch
         self.idle_seconds = idle_seconds
         self.memory_mb = memory_mb
         # Environments hold their role's credentials, issued for 12 hours: retire them first.
@@ -81,7 +86,7 @@ class EnvironmentPool:
         orphans_kill()
         self.runtime_dir = runtime_dir(cache_root)
         self.listener: IdleListener = listener or _Silent()
-        self._idle: dict[tuple, list[ExecutionEnvironment]] = {}
+        self._idle: dict[tuple[str, str, str, str], list[ExecutionEnvironment]] = {}  # by spec.key
         self._busy: set[ExecutionEnvironment] = set()
         self._provisioned: dict[str, ExecutionEnvironment] = {}  # slot id -> environment
         # (function, version or None for all) -> when its environments were retired
@@ -95,7 +100,12 @@ class EnvironmentPool:
         return ExecutionEnvironment(
             spec,
             host=self.host,
-            code_dir=code_dir(self.cache_root, sha256=spec.code_sha256, storage_name=spec.code_storage_name),
+            code_dir=code_dir(
+                self.cache_root,
+                sha256=spec.code_sha256,
+                storage_name=spec.code_storage_name,
+                fetch=self.code_fetch,
+            ),
             runtime_dir=self.runtime_dir,
             initialization_type=initialization_type,
         )
@@ -209,7 +219,7 @@ class EnvironmentPool:
             raise
         return Acquired(environment=environment, cold=True, init_duration_ms=init_ms)
 
-    def release(self, environment: ExecutionEnvironment, *, pipeline: Any = None) -> None:
+    def release(self, environment: ExecutionEnvironment, *, pipeline: Pipeline | None = None) -> None:
         """Put ``environment`` back; the listener may queue what it says on ``pipeline``
         (a Redis pipeline the caller executes next), saving a round trip."""
         with self._lock:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 logger = logging.getLogger("stratus.records")
 
@@ -19,14 +21,14 @@ LOGS_STREAM = "stratus:logs"
 STREAM_MAXLEN = 200_000
 
 
-def record_append(pipeline, record: dict) -> None:
+def record_append(pipeline: Pipeline, record: dict[str, Any]) -> None:
     """Queue the record's XADD on ``pipeline`` (the caller executes it)."""
     record.setdefault("kind", "invocation")
     record.setdefault("at", time.time())
     pipeline.xadd(RECORDS_STREAM, {"r": json.dumps(record)}, maxlen=STREAM_MAXLEN, approximate=True)
 
 
-def record_emit(connection: redis.Redis, record: dict) -> None:
+def record_emit(connection: redis.Redis, record: dict[str, Any]) -> None:
     record.setdefault("kind", "invocation")
     record.setdefault("at", time.time())
     try:
@@ -36,7 +38,7 @@ def record_emit(connection: redis.Redis, record: dict) -> None:
 
 
 def logs_append(
-    pipeline,
+    pipeline: Pipeline,
     *,
     function_name: str,
     account_id: str,

@@ -35,7 +35,8 @@ def retire_listen(
 ) -> None:
     """Call ``retire(function_name, version)`` for each announcement until ``stop`` is set."""
     while not stop.is_set():
-        pubsub = connection.pubsub(ignore_subscribe_messages=True)
+        # redis-py leaves pubsub() unannotated.
+        pubsub = connection.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(RETIRE_CHANNEL)
             while not stop.is_set():

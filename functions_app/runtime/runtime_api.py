@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 
 from functions_app.runtime.acceptor import Acceptor
 
@@ -45,16 +45,22 @@ def endpoint_hostname(endpoint: str) -> str | None:
     return None if "/" in endpoint else endpoint.rsplit(":", 1)[0]
 
 
+# An event for the runtime's GET /next: its request id, payload and headers.
+RuntimeEvent = tuple[str, bytes, dict[str, str]]
+# A status and the JSON body the Runtime API answers a runtime's call with.
+RuntimeAnswer = tuple[int, dict[str, str]]
+
+
 class RuntimeClient(Protocol):
     """What an execution environment answers to its runtime's calls."""
 
-    def runtime_next(self) -> tuple[str, bytes, dict[str, str]] | None: ...
+    def runtime_next(self) -> RuntimeEvent | None: ...
 
-    def runtime_response(self, request_id: str, body: bytes, content_type: str) -> tuple[int, dict]: ...
+    def runtime_response(self, request_id: str, body: bytes, content_type: str) -> RuntimeAnswer: ...
 
-    def runtime_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, dict]: ...
+    def runtime_error(self, request_id: str, body: bytes, error_type: str | None) -> RuntimeAnswer: ...
 
-    def runtime_init_error(self, body: bytes, error_type: str | None) -> tuple[int, dict]: ...
+    def runtime_init_error(self, body: bytes, error_type: str | None) -> RuntimeAnswer: ...
 
 
 class RuntimeApiServer:
@@ -107,9 +113,10 @@ class RuntimeApiServer:
     def detach(self, listener: socket.socket) -> None:
         self._acceptor.remove(listener)
 
-    def _serve_bound(self, connection: socket.socket, address, client: RuntimeClient) -> None:
+    def _serve_bound(self, connection: socket.socket, address: Any, client: RuntimeClient) -> None:
         with contextlib.suppress(OSError), connection:
-            self._handler_class(connection, address, _Bound(client))
+            # The handler reads only ``client`` off its server: _Bound stands in for one.
+            self._handler_class(connection, address, _Bound(client))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._acceptor.close()
@@ -118,7 +125,7 @@ class RuntimeApiServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # A killed environment drops its keep-alive connection mid-read: that is its shutdown,
         # not an error worth a traceback.
         logger.debug("Runtime API connection from %s ended abruptly", client_address, exc_info=True)
@@ -138,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     registry: RuntimeApiServer
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -149,10 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, body: dict) -> None:
+    def _json(self, status: int, body: dict[str, str]) -> None:
         self._reply(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
-    def _route(self):
+    def _route(self) -> tuple[re.Match[str], RuntimeClient] | tuple[None, None]:
         match = _ROUTE.match(self.path.split("?", 1)[0])
         if not match:
             self._json(404, {"errorMessage": "Unknown Runtime API path", "errorType": "InvalidRequest"})
@@ -172,9 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
             return None, None
         return match, client
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         match, client = self._route()
-        if client is None:
+        if match is None or client is None:
             return
         if not match["next"]:
             self._json(
@@ -188,9 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
         request_id, payload, headers = event
         self._reply(200, payload, headers)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self) -> None:  # noqa: N802
         match, client = self._route()
-        if client is None:
+        if match is None or client is None:
             return
         length = int(self.headers.get("Content-Length") or 0)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -227,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, reply)
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:

@@ -166,8 +166,8 @@ def sandbox_command(spec: SandboxSpec) -> Launch:
             argv += ["--perms", "0444", "--ro-bind-data", str(spec.etc_hosts_fd), "/etc/hosts"]
         else:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in spec.extra_ro_binds:
-        argv += ["--ro-bind", path, path]
+    for bind in spec.extra_ro_binds:
+        argv += ["--ro-bind", bind, bind]
     for source, target in spec.sdk_binds:
         argv += ["--ro-bind", source, target]
     argv += [

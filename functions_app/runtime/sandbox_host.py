@@ -35,6 +35,9 @@ from functions_app.runtime.spec import FunctionSpec
 
 logger = logging.getLogger("stratus.sandbox_host")
 
+# The execution role's credentials for an environment of a function, as environment variables.
+Credentials = Callable[[FunctionSpec], dict[str, str]]
+
 # Networks kept ready for cold starts; each is a namespace and, isolated, a pasta process.
 NETWORK_RESERVE = int(os.environ.get("STRATUS_SANDBOX_NETWORK_RESERVE", "2") or 0)
 
@@ -54,7 +57,7 @@ class SandboxHost:
     door: ApiDoor | None = None
     # The execution role's credentials for a new environment, as environment variables (the
     # worker sets this; without it environments get none).
-    credentials: Callable[[FunctionSpec], dict[str, str]] = field(default=lambda spec: {})
+    credentials: Credentials = field(default=lambda spec: {})
     _live: set[SandboxNetwork] = field(default_factory=set)
     _addresses: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import os
 import tempfile
 import types
@@ -161,10 +162,9 @@ def _pyseccomp() -> types.ModuleType:
     # Imported on first use: pyseccomp raises at import time when the system's libseccomp is
     # missing, and the rest of Stratus (STRATUS_SANDBOX=off, the web server) does without it.
     try:
-        import pyseccomp
+        return importlib.import_module("pyseccomp")
     except (ImportError, RuntimeError) as error:
         raise SeccompUnavailable(
             f"libseccomp cannot be loaded ({error}). Install it (Debian/Ubuntu: "
             "`sudo apt-get install libseccomp2`) and the pyseccomp package."
         ) from error
-    return pyseccomp

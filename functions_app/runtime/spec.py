@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class FunctionSpec:
     memory_size: int
     timeout: int
     ephemeral_storage: int
-    environment: dict
+    environment: dict[str, str]
     log_group: str
     log_format: str
     region: str
@@ -57,3 +58,13 @@ class InvokeOutcome:
     log_lines: list[tuple[int, str]] = field(default_factory=list)
     environment_lost: bool = False  # the environment died or was killed and must not be reused
     status: str = "success"  # success | error | timeout | oom | crash | init_error
+
+
+class SpecLoad(Protocol):
+    """Finds a function version's spec (the worker command passes ``hosting/specs.spec_load``).
+
+    ``revision_id``, when given, is the revision the caller saw: a cached spec of that
+    revision may be answered without a look-up.
+    """
+
+    def __call__(self, function_name: str, version: str, revision_id: str | None = None) -> FunctionSpec: ...

@@ -10,10 +10,15 @@ Beside them, background threads keep the host's alive key fresh (with its capaci
 /healthz and the dashboard), reap idle environments, keep the provisioned-concurrency
 environments this host holds, rescue events left by hosts that died, and keep the host's
 warm tokens equal to its idle environments.
+
+The host reads no database and no settings: the ``stratus_worker`` command hands it how to
+load a function version, fetch code, issue role credentials and keep provisioned
+concurrency (``functions_app/hosting``), and what to do after each task on a thread.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,22 +27,25 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import redis
-from django.conf import settings
-from django.db import connections
+from redis.client import Pipeline
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
 
-from functions_app.runtime import direct, events, provisioning
+from functions_app.runtime import direct, events
+from functions_app.runtime.code_cache import CodeFetch
 from functions_app.runtime.jobs import execute, invoke_reply
 from functions_app.runtime.pool import EnvironmentPool
-from functions_app.runtime.redis_client import redis_client
 from functions_app.runtime.retirement import retire_listen
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
-from functions_app.runtime.spec import FunctionSpec
+from functions_app.runtime.sandbox_host import Credentials
+from functions_app.runtime.spec import FunctionSpec, SpecLoad
 from functions_app.runtime.worker_state import pool_install
-from functions_app.services.execution_role import execution_role_credentials
 
 logger = logging.getLogger("stratus.worker")
 
@@ -75,7 +83,7 @@ class _WarmTokens:
         self.worker = worker
         self.dirty = False  # an update failed: resynchronize at the next chance
 
-    def idle_added(self, spec: FunctionSpec, pipeline=None) -> None:
+    def idle_added(self, spec: FunctionSpec, pipeline: Pipeline | None = None) -> None:
         key = direct.warm_key(spec.function_name, spec.version)
         if pipeline is not None:
             pipeline.rpush(key, self.worker)  # goes out with the invocation's reply
@@ -104,12 +112,6 @@ class _WarmTokens:
         pipe.execute()
 
 
-def _role_credentials(spec: FunctionSpec) -> dict[str, str]:
-    return execution_role_credentials(
-        function_name=spec.function_name, role_arn=spec.role, account_id=spec.account_id
-    )
-
-
 class _NoDeathPenalty(BaseDeathPenalty):
     """Environments enforce their function's timeout themselves; RQ's SIGALRM-based penalty
     works only on the main thread."""
@@ -126,14 +128,16 @@ class _ThreadWorker(SimpleWorker):
 
     death_penalty_class = _NoDeathPenalty
 
-    def __init__(self, *args, stop: threading.Event, **kwargs) -> None:
+    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.host_stop = stop
 
     def _install_signal_handlers(self) -> None:
         pass  # the host's main thread handles signals
 
-    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
         # RQ stops an idle worker by raising from a signal handler; a thread instead waits
         # in short slices and, once the host stops, answers "no job", which ends work().
         while not self.host_stop.is_set():
@@ -147,10 +151,11 @@ class _Threads:
     """Long-lived threads that run tasks, started as demand grows and never stopped: a
     sandbox dies with the thread that started it (bwrap's --die-with-parent)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, after_task: Callable[[], None]) -> None:
         self.name = name
+        self._after_task = after_task
         self._lock = threading.Lock()
-        self._tasks: list = []
+        self._tasks: list[Callable[[], None]] = []
         self._ready = threading.Condition(self._lock)
         self._idle = 0
         self.started = 0
@@ -177,26 +182,62 @@ class _Threads:
             except Exception:
                 logger.exception("a %s task failed", self.name)
             finally:
-                connections.close_all()  # this thread's own database connections, if it opened any
+                self._after_task()
                 with self._lock:
                     self._idle += 1
 
 
+# Keeps the host's share of provisioned concurrency: (connection, pool, host name).
+ProvisionedSync = Callable[[redis.Redis, EnvironmentPool, str], None]
+
+
+def _nothing() -> None:
+    pass
+
+
 class Host:
-    def __init__(self, *, name: str, rq_workers: int, memory_mb: int) -> None:
+    """One host process: its pool, the direct path's dispatcher, RQ workers and housekeeping.
+
+    What it needs from the rest of Stratus it is handed: ``spec_load`` finds a function
+    version, ``code_fetch`` an artifact's bytes, ``credentials`` an environment's role
+    credentials, and ``provisioned_sync`` claims and keeps provisioned environments.
+    ``after_task`` runs on an invocation thread after each task (the worker command closes
+    the thread's database connections there).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        connection: redis.Redis,
+        rq_workers: int,
+        memory_mb: int,
+        cache_root: Path,
+        idle_seconds: float,
+        payload_capture_bytes: int,
+        spec_load: SpecLoad,
+        code_fetch: CodeFetch,
+        credentials: Credentials,
+        provisioned_sync: ProvisionedSync,
+        after_task: Callable[[], None] = _nothing,
+    ) -> None:
         self.name = name
         self.rq_workers = rq_workers
-        self.connection = redis_client()
+        self.connection = connection
+        self.spec_load = spec_load
+        self.payload_capture_bytes = payload_capture_bytes
+        self.provisioned_sync = provisioned_sync
         self.tokens = _WarmTokens(self.connection, name)
         self.pool = EnvironmentPool(
-            cache_root=settings.DATA_DIR / "worker-cache",
-            idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
+            cache_root=cache_root,
+            idle_seconds=idle_seconds,
             memory_mb=memory_mb,
+            code_fetch=code_fetch,
             listener=self.tokens,
         )
-        self.pool.host.credentials = _role_credentials
+        self.pool.host.credentials = credentials
         self.stop = threading.Event()
-        self.executors = _Threads("invoke")
+        self.executors = _Threads("invoke", after_task=after_task)
         self._in_flight_mb = 0  # memory of direct requests taken and not yet answered
         self._in_flight_lock = threading.Lock()
         self._rq: list[_ThreadWorker] = []
@@ -242,7 +283,7 @@ class Host:
         except redis.RedisError:
             logger.warning("could not withdraw %s's warm tokens (Redis unavailable)", self.name)
 
-    def _thread(self, name: str, target: Callable, *args) -> threading.Thread:
+    def _thread(self, name: str, target: Callable[..., object], *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True, name=name)
         thread.start()
         return thread
@@ -275,13 +316,15 @@ class Host:
             memory = int(message.get("memory_size") or SMALLEST_MB)
             with self._in_flight_lock:
                 self._in_flight_mb += memory
-            self.executors.submit(lambda message=message, memory=memory: self._direct_run(message, memory))
+            self.executors.submit(functools.partial(self._direct_run, message, memory))
 
-    def _direct_run(self, message: dict, memory: int) -> None:
+    def _direct_run(self, message: dict[str, Any], memory: int) -> None:
         request_id = message["request_id"]
         try:
             execute(
                 message,
+                spec_load=self.spec_load,
+                payload_capture_bytes=self.payload_capture_bytes,
                 connection=self.connection,
                 worker=self.name,
                 finish=lambda pipe, execution: direct.reply_queue(
@@ -342,7 +385,7 @@ class Host:
         with self._in_flight_lock:
             return self._in_flight_mb
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, object]:
         return {
             **self.pool.counts(),
             "in_flight_mb": self._in_flight(),
@@ -371,7 +414,7 @@ class Host:
             logger.warning("re-queued %d event(s) whose job the queue had lost", stranded)
 
     def _provision(self) -> None:
-        provisioning.provisioned_sync(self.connection, self.pool, self.name)
+        self.provisioned_sync(self.connection, self.pool, self.name)
 
 
 class _stop_on_signals:
@@ -379,13 +422,13 @@ class _stop_on_signals:
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def __enter__(self) -> None:
         for number in (signal.SIGTERM, signal.SIGINT):
             self.previous[number] = signal.signal(number, lambda *_: self.stop.set())
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
 

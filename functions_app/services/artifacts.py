@@ -38,5 +38,11 @@ def artifact_store(checked: CheckedZip) -> CodeArtifact:
 
 
 def artifact_read(artifact: CodeArtifact) -> bytes:
-    with default_storage.open(artifact.storage_name, "rb") as handle:
+    return artifact_bytes(artifact.storage_name)
+
+
+def artifact_bytes(storage_name: str) -> bytes:
+    """A stored artifact's bytes by its storage name: how a host fetches code it has not
+    unzipped yet (``runtime/code_cache.CodeFetch``)."""
+    with default_storage.open(storage_name, "rb") as handle:
         return handle.read()

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from functions_app.errors import RequestTooLarge
 from functions_app.models import FailedDelivery, FailedEvent, Function
+from functions_app.redis_client import redis_client
 from functions_app.runtime import events as event_state
-from functions_app.runtime.redis_client import redis_client
 from functions_app.services.invoke import InvocationTarget, invocation_target
 
 EVENT_PAYLOAD_MAX = 1024 * 1024  # AWS's current limit for Event invokes
@@ -101,7 +101,7 @@ def failed_deliveries_redrive(
     *, function: Function | None = None, topic=None, ids: list[int] | None
 ) -> list[int]:
     """Deliver a function's (or a topic's) failed deliveries again; returns the ids redriven."""
-    from functions_app.runtime.destinations import delivery_enqueue
+    from functions_app.services.destinations import delivery_enqueue
 
     owner = {"function": function} if function is not None else {"topic": topic}
     deliveries = FailedDelivery.objects.filter(**owner, redriven_at__isnull=True)

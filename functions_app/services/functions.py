@@ -11,7 +11,7 @@ from functions_app import validation
 from functions_app.arns import function_ref_parse
 from functions_app.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict
 from functions_app.models import LATEST, Function, FunctionVersion, new_revision_id
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.runtime.retirement import retire_announce
 from functions_app.selectors import version_get
 from functions_app.services.artifacts import artifact_store

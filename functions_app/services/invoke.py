@@ -14,10 +14,10 @@ from django.conf import settings
 
 from functions_app.errors import InvalidParameterValue, ServiceFault, TooManyRequests
 from functions_app.models import Function, FunctionVersion
+from functions_app.redis_client import redis_client
 from functions_app.runtime import concurrency, direct
 from functions_app.runtime.environment import INIT_TIMEOUT_SECONDS
 from functions_app.runtime.records import record_emit
-from functions_app.runtime.redis_client import redis_client
 from functions_app.selectors import qualifier_resolve, reserved_concurrency_total
 
 CLIENT_CONTEXT_MAX = 3583

@@ -40,7 +40,7 @@ from django.core.exceptions import RequestDataTooBig
 from awsapi.errors import AwsError
 from awsapi.front import Call, Service, on_params
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.models import Stream
 from iam.tenancy import current_account

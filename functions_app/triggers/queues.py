@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from awsapi.errors import AwsError
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers.arns import ACCOUNT_ID, ResourceRef, arn_account, queue_arn, queue_arn_parse
 from functions_app.triggers.models import Queue
 from functions_app.triggers.queue_store import QueueSettings, QueueStore

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from functions_app.errors import LambdaError
 from functions_app.models import Function
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.selectors import qualifier_exists_check
 from functions_app.services.events import event_accept_for
 from functions_app.triggers.models import Schedule

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from functions_app.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers.arns import stream_arn as stream_arn  # re-exported for callers
 from functions_app.triggers.arns import stream_arn_parse
 from functions_app.triggers.models import Stream

@@ -38,8 +38,8 @@ from django.db.models import QuerySet
 
 from awsapi.errors import AwsError
 from awsapi.shapes import service_model
+from functions_app.redis_client import redis_client
 from functions_app.runtime.records import record_emit
-from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.arns import ACCOUNT_ID, topic_arn
 from functions_app.triggers.models import Subscription, Topic
 from iam.authorization import resource_policy
@@ -563,7 +563,7 @@ def _to_queue(published: _Published, target: _Target) -> None:
 
 
 def _to_webhook(published: _Published, target: _Target) -> None:
-    from functions_app.runtime.destinations import SUBSCRIPTION, delivery_enqueue
+    from functions_app.services.destinations import SUBSCRIPTION, delivery_enqueue
 
     headers = {
         "Content-Type": "text/plain; charset=UTF-8",

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from functions_app.errors import LambdaError
 from functions_app.models import LATEST, FailedEvent, FunctionVersion
-from functions_app.runtimes import available_runtimes
+from functions_app.runtime.languages import available_runtimes
 from functions_app.selectors import functions_of_account, version_get
 from functions_app.services.artifacts import artifact_read
 from functions_app.services.execution_role import execution_roles_available

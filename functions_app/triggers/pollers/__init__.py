@@ -18,7 +18,7 @@ import uuid
 
 from django.db import close_old_connections
 
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers.models import EventSourceMapping
 from functions_app.triggers.pollers.base import Leases, result_note
 from functions_app.triggers.presence import alive_mark

@@ -192,7 +192,7 @@ def batch_item_failures(
 
 def on_failure_send(mapping: EventSourceMapping, body: dict, *, connection: redis.Redis) -> None:
     """Send a failed batch's record to the mapping's OnFailure destination, with retries."""
-    from functions_app.runtime.destinations import delivery_enqueue
+    from functions_app.services.destinations import delivery_enqueue
 
     target = ((mapping.config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     if not target:

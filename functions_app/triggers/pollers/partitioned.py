@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from functions_app.redis_client import redis_client
 from functions_app.runtime.records import record_emit
-from functions_app.runtime.redis_client import redis_client
 from functions_app.triggers.filter_patterns import patterns_match
 from functions_app.triggers.pollers import windows
 from functions_app.triggers.pollers.base import (

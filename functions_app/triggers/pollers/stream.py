@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers import streams
 from functions_app.triggers.pollers import partitioned
 from functions_app.triggers.pollers.partitioned import LogRecord

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from itertools import groupby
 
-from functions_app.runtime.redis_client import redis_client
+from functions_app.redis_client import redis_client
 from functions_app.triggers.pollers.base import BatchOutcome, backoff, batch_invoke, sleep_unless
 
 logger = logging.getLogger("stratus.pollers")

@@ -18,8 +18,8 @@ import redis
 from django.core.management.base import BaseCommand
 from django.db import OperationalError, close_old_connections, transaction
 
+from functions_app.redis_client import redis_client
 from functions_app.runtime.records import LOGS_STREAM, RECORDS_STREAM
-from functions_app.runtime.redis_client import redis_client
 from metrics_app.aggregation import Batch
 from metrics_app.gauges import gauges_sample
 from metrics_app.ingest import decode_logs, decode_records, ingest

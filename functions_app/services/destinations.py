@@ -26,14 +26,14 @@ from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
-from rq import Queue
+from rq import Queue, get_current_job
 
 from functions_app.runtime.events import ASYNC_QUEUE
 from functions_app.runtime.records import record_emit
 
 logger = logging.getLogger("stratus.destinations")
 
-DELIVERY_JOB = "functions_app.runtime.destinations.deliver"
+DELIVERY_JOB = "functions_app.services.destinations.deliver"
 SUBSCRIPTION = "subscription"
 _FAILURE_RECORD_KINDS = {
     "destination": "destination_delivery_failure",
@@ -167,8 +167,6 @@ def send(target: str, body: dict, *, request_id: str, kind: str = "destination")
 
 def deliver(task: dict) -> None:
     """The delivery job: one attempt; schedules the next, or records the final failure."""
-    from rq import get_current_job
-
     connection = get_current_job().connection
     try:
         send(task["target"], task["body"], request_id=task["request_id"], kind=task["kind"])

@@ -1,5 +1,8 @@
 """The asynchronous-invocation job: Lambda's retries, event age, destinations and DLQ.
 
+``invoke_event`` is the RQ job (``runtime/events.EVENT_JOB``) that a host's RQ workers run,
+on the host's own pool of environments (``runtime/worker_state``).
+
 - A function error (exception, timeout, out of memory, runtime exit) uses an attempt; the
   event runs again after 1x, then 2x ``STRATUS_ASYNC_RETRY_BASE_SECONDS``, up to the
   config's MaximumRetryAttempts (default 2).
@@ -23,11 +26,13 @@ from django.conf import settings
 from django.db import close_old_connections
 from rq import get_current_job
 
+from functions_app.hosting.specs import spec_load
 from functions_app.models import LATEST, EventInvokeConfig, FailedEvent, Function, FunctionVersion
 from functions_app.runtime import concurrency, events
-from functions_app.runtime.destinations import delivery_enqueue
 from functions_app.runtime.jobs import execute
 from functions_app.runtime.records import record_emit
+from functions_app.selectors import reserved_concurrency_total
+from functions_app.services.destinations import delivery_enqueue
 
 logger = logging.getLogger("stratus.async")
 
@@ -167,6 +172,8 @@ def invoke_event(message: dict) -> None:
     try:
         execution = execute(
             message,
+            spec_load=spec_load,
+            payload_capture_bytes=settings.STRATUS_PAYLOAD_CAPTURE_BYTES,
             connection=connection,
             worker=job.worker_name,
             extra={
@@ -226,8 +233,6 @@ def _error_message(payload: bytes) -> str:
 
 
 def _unreserved_capacity() -> int:
-    from functions_app.selectors import reserved_concurrency_total
-
     return settings.STRATUS_ACCOUNT_CONCURRENCY - reserved_concurrency_total()
 
 

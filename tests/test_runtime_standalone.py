@@ -1,0 +1,73 @@
+"""The runtime reads alone: every module of ``functions_app/runtime`` imports without Django.
+
+The host's execution core (sandbox, environments, pool, Runtime API, worker loop) is handed
+what it needs from the database; these tests hold it to that in a fresh interpreter with
+no Django settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+WALK_AND_IMPORT = """
+import importlib, json, pkgutil, sys
+import functions_app.runtime as runtime
+names = [module.name for module in pkgutil.walk_packages(runtime.__path__, "functions_app.runtime.")]
+for name in names:
+    importlib.import_module(name)
+outside = sorted(
+    name for name in sys.modules
+    if name.startswith("functions_app") and not name.startswith("functions_app.runtime")
+    and name != "functions_app"
+)
+print(json.dumps({"imported": names, "django": "django" in sys.modules, "outside": outside}))
+"""
+
+
+def _run_without_django(script: str) -> dict:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_it_imports_every_runtime_module_without_django():
+    result = _run_without_django(WALK_AND_IMPORT)
+
+    assert "functions_app.runtime.worker" in result["imported"]
+    assert "functions_app.runtime.environment" in result["imported"]
+    assert result["django"] is False
+    assert result["outside"] == []
+
+
+def test_it_unzips_code_fetched_through_the_callable_it_is_given(tmp_path):
+    script = f"""
+import io, json, sys, zipfile
+from pathlib import Path
+from functions_app.runtime.code_cache import code_dir
+archive = io.BytesIO()
+with zipfile.ZipFile(archive, "w") as package:
+    package.writestr("lambda_function.py", "def handler(event, context): return 1")
+asked = []
+def fetch(name):
+    asked.append(name)
+    return archive.getvalue()
+target = code_dir(Path({str(tmp_path)!r}), sha256="a" * 64, storage_name="ab/a.zip", fetch=fetch)
+again = code_dir(Path({str(tmp_path)!r}), sha256="a" * 64, storage_name="ab/a.zip", fetch=fetch)
+print(json.dumps({{
+    "files": sorted(path.name for path in target.iterdir()),
+    "same": target == again,
+    "asked": asked,
+    "django": "django" in sys.modules,
+}}))
+"""
+    result = _run_without_django(script)
+
+    assert result == {"files": ["lambda_function.py"], "same": True, "asked": ["ab/a.zip"], "django": False}
