@@ -71,3 +71,24 @@ print(json.dumps({{
     result = _run_without_django(script)
 
     assert result == {"files": ["lambda_function.py"], "same": True, "asked": ["ab/a.zip"], "django": False}
+
+
+PROBED_ONCE = """
+import json, threading
+from functions_app.runtime import languages
+barrier = threading.Barrier(32)
+def first_cold_start():
+    barrier.wait()
+    languages.runtime_get("python3.11")
+threads = [threading.Thread(target=first_cold_start) for _ in range(32)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"probes": languages._runtimes_probed.cache_info().misses}))
+"""
+
+
+def test_a_burst_of_first_cold_starts_probes_the_hosts_runtimes_once():
+    """Each probe runs a few subprocesses; a hundred cold starts probing at once took 35 s."""
+    assert _run_without_django(PROBED_ONCE) == {"probes": 1}

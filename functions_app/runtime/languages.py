@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -99,8 +100,18 @@ def _node_runtime() -> Runtime | None:
     return Runtime(name=f"nodejs{match.group(1)}.x", family="nodejs", executable=real, prefix=prefix)
 
 
-@lru_cache(maxsize=1)
+_probe_lock = threading.Lock()
+
+
 def available_runtimes() -> dict[str, Runtime]:
+    """The runtimes this host has, probed once (a few subprocesses): a burst of first cold
+    starts on as many threads waits for one probe instead of running one each."""
+    with _probe_lock:
+        return _runtimes_probed()
+
+
+@lru_cache(maxsize=1)
+def _runtimes_probed() -> dict[str, Runtime]:
     own = _own_python()
     runtimes: dict[str, Runtime] = {own.name: own}
     for minor in range(8, 20):

@@ -40,6 +40,7 @@ from rq.timeouts import BaseDeathPenalty
 from functions_app.runtime import direct, events
 from functions_app.runtime.code_cache import CodeFetch
 from functions_app.runtime.jobs import execute, invoke_reply
+from functions_app.runtime.languages import available_runtimes
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.retirement import retire_listen
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
@@ -251,6 +252,7 @@ class Host:
             bwrap_path()  # fail at start, with a message that says how to fix it
         else:
             logger.warning("STRATUS_SANDBOX=off: functions run UNSANDBOXED on this host (development only)")
+        available_runtimes()  # probed before the first cold start needs it
         pool_install(self.pool)
         redis_wait(self.connection, self.stop)
         self._heartbeat()
