@@ -106,3 +106,8 @@ def host_memory_default_mb() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 4096
+
+
+def web_processes_default() -> int:
+    """One web server process per core, at most four."""
+    return min(os.cpu_count() or 1, 4)

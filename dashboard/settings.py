@@ -19,6 +19,7 @@ from dashboard.env import (
     env_str,
     host_memory_default_mb,
     secret_in_file,
+    web_processes_default,
 )
 from dashboard.managed_redis import managed_redis_url
 
@@ -134,6 +135,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-stratus.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that stops answering is an error within seconds, not a hang: connecting
+    # gives up after 5 s, and TCP keepalives find a dead connection in about 30 s.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 4}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -204,8 +211,10 @@ RQ_QUEUES = {
 # A host holds as many environments as fit in this much memory, each counted by its
 # function's MemorySize (default: 75 % of the machine's memory).
 STRATUS_HOST_MEMORY_MB = env_int("STRATUS_HOST_MEMORY_MB", host_memory_default_mb(), minimum=128)
+# Web server processes `make run` starts (uvicorn's workers).
+STRATUS_WEB_PROCESSES = env_int("STRATUS_WEB_PROCESSES", web_processes_default(), minimum=1)
 # RQ workers (threads of the host process) that run asynchronous events.
-STRATUS_ASYNC_WORKERS = env_int("STRATUS_ASYNC_WORKERS", 4, minimum=1)
+STRATUS_ASYNC_WORKERS = env_int("STRATUS_ASYNC_WORKERS", 8, minimum=1)
 STRATUS_ENV_IDLE_SECONDS = env_int("STRATUS_ENV_IDLE_SECONDS", 600, minimum=1)
 # Asynchronous invocation: a function error is retried after 1x, then 2x this delay.
 STRATUS_ASYNC_RETRY_BASE_SECONDS = env_int("STRATUS_ASYNC_RETRY_BASE_SECONDS", 60, minimum=0)

@@ -73,6 +73,10 @@ class Command(BaseCommand):
                         "off",
                         "--timeout-graceful-shutdown",
                         "5",
+                        # Requests of the same process share its caches and an interpreter
+                        # lock; more processes use the cores.
+                        "--workers",
+                        str(settings.STRATUS_WEB_PROCESSES),
                     ],
                     env=child_env,
                 ),
