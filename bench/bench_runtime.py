@@ -3,13 +3,21 @@
     .venv/bin/python bench/bench_runtime.py
 
 1. Warm synchronous Invoke of a no-op Python handler vs a signed GetFunctionConfiguration
-   through the same client and server (p50 and p99).
-2. Cold start (Init Duration of the first invoke of a new version) vs starting
+   through the same client and server (p50 and p99), and GetFunctionConfiguration vs moto's
+   server (no signature check there) on the same machine.
+2. CPU per warm invoke across every process of the stack (from /proc: the web server, the
+   host, the metrics consumer, scheduler, poller, Redis and the environments), once the
+   consumer has ingested the records, vs the CPU of a bare RQ round trip (a SimpleWorker,
+   Redis and the enqueuing client).
+3. Cold start (Init Duration of the first invoke of a new version) vs starting
    `bwrap ... python3 -c pass` directly with the same sandbox arguments.
-3. Warm throughput with 16 concurrent clients vs a bare RQ round trip (enqueue a no-op job,
-   block on its result) with the same number of SimpleWorkers.
-4. Idle memory of one warm Python environment (RSS of its processes).
-5. What a network of its own costs a sandbox: cold start (INIT) and warm invoke of
+4. Warm throughput with 1, 8, 32 and 100 concurrent clients vs a bare RQ round trip (enqueue
+   a no-op job, block on its result) with two SimpleWorkers and 32 clients.
+5. A burst of 100 concurrent invokes of a 1 s sleep (128 MB): wall time of the cold round and
+   of the warm round that follows, in units of the handler's 1 s.
+6. What a one-line print() in the handler adds to a warm invoke's p50.
+7. Idle memory of one warm Python environment (RSS of its processes).
+8. What a network of its own costs a sandbox: cold start (INIT) and warm invoke of
    environments started in this process with STRATUS_SANDBOX_NETWORK=isolated vs host,
    alternating, with the ready reserve of networks as configured and with none.
 """
@@ -32,8 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import ROLE, ROOT, lambda_client, percentile, stratus_stack  # noqa: E402
 
 NOOP = "def handler(event, context):\n    return None\n"
+PRINTS = "def handler(event, context):\n    print('hello')\n    return None\n"
+SLEEPS = "import time\n\ndef handler(event, context):\n    time.sleep(1)\n"
 RUNTIME = f"python3.{sys.version_info.minor}"
-CLIENTS = 16
+CLIENTS = 32
+CLIENT_COUNTS = (1, 8, 32, 100)
+BURST = 100
+RQ_WORKERS = 2
 
 
 def _zip(source: str) -> bytes:
@@ -76,8 +89,8 @@ def warm_latency(client) -> dict:
 
 
 def cold_start(client, stack) -> dict:
+    from functions_app.runtime.languages import runtime_get
     from functions_app.runtime.sandbox import SandboxSpec, sandbox_command
-    from functions_app.runtimes import runtime_get
 
     init_durations = []
     for index in range(15):
@@ -188,29 +201,22 @@ def network_cost(stack) -> dict:
     }
 
 
-def _throughput(call, seconds: float = 8.0) -> float:
+def _throughput(call, clients: int = CLIENTS, seconds: float = 6.0) -> float:
     stop = time.monotonic() + seconds
-    done = [0] * CLIENTS
+    done = [0] * clients
 
     def loop(index):
         while time.monotonic() < stop:
             call(index)
             done[index] += 1
 
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        list(pool.map(loop, range(CLIENTS)))
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(loop, range(clients)))
     return sum(done) / seconds
 
 
-def throughput(stack, workers: int) -> dict:
-    clients = [lambda_client(stack) for _ in range(CLIENTS)]
-    stratus = _throughput(lambda i: clients[i].invoke(FunctionName="noop", Payload=b"{}")["Payload"].read())
-
-    import redis
-    from rq import Queue
-
-    connection = redis.Redis.from_url(stack["redis_url"], socket_timeout=None)
-    rq_workers = [
+def _rq_workers(stack, count: int) -> list[subprocess.Popen]:
+    workers = [
         subprocess.Popen(
             [
                 sys.executable,
@@ -228,9 +234,26 @@ def throughput(stack, workers: int) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(workers)
+        for _ in range(count)
     ]
-    time.sleep(1.5)
+    time.sleep(1.5)  # a benchmark's warm-up, not a wait for a condition
+    return workers
+
+
+def throughput(stack, workers: int) -> dict:
+    clients = [lambda_client(stack) for _ in range(max(CLIENT_COUNTS))]
+    stratus = {
+        count: _throughput(
+            lambda i: clients[i].invoke(FunctionName="noop", Payload=b"{}")["Payload"].read(), count
+        )
+        for count in CLIENT_COUNTS
+    }
+
+    import redis
+    from rq import Queue
+
+    connection = redis.Redis.from_url(stack["redis_url"], socket_timeout=None)
+    rq_workers = _rq_workers(stack, workers)
     local = threading.local()
 
     def rq_call(_):
@@ -248,6 +271,175 @@ def throughput(stack, workers: int) -> dict:
             process.terminate()
         connection.close()
     return {"stratus_per_s": stratus, "rq_per_s": bare}
+
+
+def _tree_cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` and every live descendant (sandboxes included), plus what
+    their reaped children used, from /proc."""
+    parents: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry)] = fields
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    ticks = 0
+    pending, seen = list(pids), set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        fields = stats[pid]
+        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        pending.extend(parents.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _ingested(stack) -> None:
+    """Wait until the metrics consumer has taken in every record and log line so far."""
+    import redis
+
+    connection = redis.Redis.from_url(stack["redis_url"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pending = 0
+        for stream in ("stratus:records", "stratus:logs"):
+            for group in connection.xinfo_groups(stream):
+                pending += (group.get("lag") or 0) + (group.get("pending") or 0)
+        if not pending:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the metrics consumer did not catch up within 60 s")
+
+
+def cpu_per_invoke(client, stack, count: int = 300) -> dict:
+    """CPU seconds per warm invoke over the whole stack, and per bare RQ round trip."""
+    import redis
+    from rq import Queue
+
+    for _ in range(20):
+        client.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read()
+    _ingested(stack)
+    before = _tree_cpu_seconds(stack["pids"]())
+    for _ in range(count):
+        client.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read()
+    _ingested(stack)
+    stratus = (_tree_cpu_seconds(stack["pids"]()) - before) / count
+
+    workers = _rq_workers(stack, 1)
+    try:
+        queue = Queue("bench", connection=redis.Redis.from_url(stack["redis_url"], socket_timeout=None))
+        for _ in range(20):
+            queue.enqueue("bench.noop.noop", None, result_ttl=30).latest_result(timeout=30)
+        pids = [worker.pid for worker in workers] + [stack["pids"]()[-1]]  # the worker and Redis
+        before, mine = _tree_cpu_seconds(pids), sum(os.times()[:2])
+        for _ in range(count):
+            queue.enqueue("bench.noop.noop", None, result_ttl=30).latest_result(timeout=30)
+        rq = (_tree_cpu_seconds(pids) - before + sum(os.times()[:2]) - mine) / count
+    finally:
+        for worker in workers:
+            worker.terminate()
+    return {"stratus_ms": stratus * 1000, "rq_ms": rq * 1000}
+
+
+def burst(client) -> dict:
+    """Wall seconds of BURST concurrent invokes of a 1 s sleep: cold, then warm."""
+    client.create_function(
+        FunctionName="sleeper",
+        Runtime=RUNTIME,
+        Role=ROLE,
+        Handler="lambda_function.handler",
+        Code={"ZipFile": _zip(SLEEPS)},
+        MemorySize=128,
+        Timeout=60,
+    )
+
+    def call(_) -> tuple[str | None, bytes]:
+        answer = client.invoke(FunctionName="sleeper", Payload=b"{}")
+        return answer.get("FunctionError"), answer["Payload"].read()  # reading frees the connection
+
+    def round_trip() -> float:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=BURST) as pool:
+            answers = list(pool.map(call, range(BURST)))
+        failed = [body for error, body in answers if error]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of the burst failed: {failed[0][:300]!r}")
+        return time.monotonic() - started
+
+    return {"cold_s": round_trip(), "warm_s": round_trip()}
+
+
+def print_cost(client) -> dict:
+    client.create_function(
+        FunctionName="printer",
+        Runtime=RUNTIME,
+        Role=ROLE,
+        Handler="lambda_function.handler",
+        Code={"ZipFile": _zip(PRINTS)},
+    )
+    noop = lambda: client.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read()  # noqa: E731
+    prints = lambda: client.invoke(FunctionName="printer", Payload=b"{}")["Payload"].read()  # noqa: E731
+    _timed(noop, 10), _timed(prints, 10)
+    quiet, loud = [], []
+    for _ in range(10):  # interleaved
+        quiet += _timed(noop, 20)
+        loud += _timed(prints, 20)
+    return {"noop_p50": percentile(quiet, 0.5), "print_p50": percentile(loud, 0.5)}
+
+
+def moto_config_latency(client) -> dict:
+    """GetFunctionConfiguration p50 on this stack and on moto's server, interleaved."""
+    import boto3
+    from botocore.config import Config
+
+    from dashboard.managed_redis import free_port
+
+    port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        options = {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "config": Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        }
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                iam = boto3.client("iam", **options)
+                role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        moto_lambda = boto3.client("lambda", **options)
+        moto_lambda.create_function(
+            FunctionName="noop", Runtime=RUNTIME, Role=role, Handler="lambda_function.handler",
+            Code={"ZipFile": _zip(NOOP)},
+        )
+        ours = lambda: client.get_function_configuration(FunctionName="noop")  # noqa: E731
+        theirs = lambda: moto_lambda.get_function_configuration(FunctionName="noop")  # noqa: E731
+        _timed(ours, 20), _timed(theirs, 20)
+        stratus, moto_samples = [], []
+        for _ in range(10):
+            stratus += _timed(ours, 30)
+            moto_samples += _timed(theirs, 30)
+    finally:
+        moto.terminate()
+        moto.wait()
+    return {"stratus_p50": percentile(stratus, 0.5), "moto_p50": percentile(moto_samples, 0.5)}
 
 
 def idle_memory(stack) -> float:
@@ -269,16 +461,19 @@ def idle_memory(stack) -> float:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    workers = 2
-    with stratus_stack(workers=workers) as stack:
+    with stratus_stack() as stack:  # as make run starts it: one host process
         os.environ.update({k: stack["env"][k] for k in ("STRATUS_DATA_DIR", "REDIS_URL")})
         import django
 
         django.setup()
         client = lambda_client(stack)
         warm = warm_latency(client)
+        moto = moto_config_latency(client)
+        cpu = cpu_per_invoke(client, stack)
+        printing = print_cost(client)
         cold = cold_start(client, stack)
-        rates = throughput(stack, workers)
+        rates = throughput(stack, RQ_WORKERS)
+        bursts = burst(lambda_client(stack, connections=BURST))
         memory = idle_memory(stack)
         network = network_cost(stack)
     isolated, no_reserve, shared = network["isolated"], network["no_reserve"], network["host"]
@@ -286,7 +481,7 @@ def main() -> None:
         (
             "Warm invoke p50 / GetFunctionConfiguration p50",
             warm["invoke_p50"] / warm["config_p50"],
-            "≤ 2",
+            "≤ 1.3",
             f"{warm['invoke_p50']:.1f} ms vs {warm['config_p50']:.1f} ms",
         ),
         (
@@ -296,16 +491,50 @@ def main() -> None:
             f"{warm['invoke_p99']:.1f} ms vs {warm['config_p99']:.1f} ms",
         ),
         (
+            "GetFunctionConfiguration p50 / moto server's p50",
+            moto["stratus_p50"] / moto["moto_p50"],
+            "≤ 1.0",
+            f"{moto['stratus_p50']:.1f} ms vs {moto['moto_p50']:.1f} ms",
+        ),
+        (
+            "CPU per warm invoke, whole stack / bare RQ round trip",
+            cpu["stratus_ms"] / cpu["rq_ms"],
+            "≤ 2.0",
+            f"{cpu['stratus_ms']:.1f} ms vs {cpu['rq_ms']:.1f} ms of CPU",
+        ),
+        (
+            "A print() in the handler: warm p50 added (ms)",
+            printing["print_p50"] - printing["noop_p50"],
+            "≤ 2",
+            f"{printing['print_p50']:.1f} ms vs {printing['noop_p50']:.1f} ms",
+        ),
+        (
             "Cold start (Init Duration p50) / bwrap python3 -c pass p50",
             cold["init_p50"] / cold["bwrap_python_p50"],
             "≤ 1.5",
             f"{cold['init_p50']:.1f} ms vs {cold['bwrap_python_p50']:.1f} ms",
         ),
+        *[
+            (
+                f"Warm throughput, {count} client{'s' if count > 1 else ''} / bare RQ, "
+                f"{CLIENTS} clients, {RQ_WORKERS} workers",
+                rates["stratus_per_s"][count] / rates["rq_per_s"],
+                "≥ 0.5" if count == CLIENTS else "—",
+                f"{rates['stratus_per_s'][count]:.0f}/s vs {rates['rq_per_s']:.0f}/s",
+            )
+            for count in CLIENT_COUNTS
+        ],
         (
-            f"Warm throughput, {CLIENTS} clients / bare RQ round trip ({workers} workers)",
-            rates["stratus_per_s"] / rates["rq_per_s"],
-            "≥ 0.5",
-            f"{rates['stratus_per_s']:.0f}/s vs {rates['rq_per_s']:.0f}/s",
+            f"Burst of {BURST} × 1 s sleep (128 MB), cold round: wall / 1 s",
+            bursts["cold_s"],
+            "≤ 15",
+            f"{bursts['cold_s']:.1f} s",
+        ),
+        (
+            f"Burst of {BURST} × 1 s sleep (128 MB), warm round: wall / 1 s",
+            bursts["warm_s"],
+            "≤ 3",
+            f"{bursts['warm_s']:.1f} s",
         ),
         ("Idle RSS of one warm Python environment (MB)", memory, "≤ 20", "runtime process, VmRSS"),
         (

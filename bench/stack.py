@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dashboard.env import web_processes_default  # noqa: E402
 from dashboard.managed_redis import free_port, redis_start  # noqa: E402
 
 # The execution role every benchmark function runs with: the stack creates it, as CreateFunction
@@ -78,6 +79,8 @@ def stratus_stack(*, workers: int = 1, **settings: str):
                     "--no-access-log",
                     "--lifespan",
                     "off",
+                    "--workers",  # as many web processes as make run starts
+                    env.get("STRATUS_WEB_PROCESSES") or str(web_processes_default()),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -153,11 +156,11 @@ def stratus_stack(*, workers: int = 1, **settings: str):
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def lambda_client(stack):
-    return aws_client("lambda", stack)
+def lambda_client(stack, *, connections: int = 32):
+    return aws_client("lambda", stack, connections=connections)
 
 
-def aws_client(service: str, stack):
+def aws_client(service: str, stack, *, connections: int = 32):
     import boto3
     from botocore.config import Config
 
@@ -167,7 +170,7 @@ def aws_client(service: str, stack):
         region_name="us-east-1",
         aws_access_key_id=stack["key"]["AccessKeyId"],
         aws_secret_access_key=stack["key"]["SecretAccessKey"],
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=connections),
     )
 
 
