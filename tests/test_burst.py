@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from bench.stack import ROLE, stratus_stack
-from tests.conftest import aws_client, make_zip, wait_until
+from tests.conftest import aws_client, holds_throughout, make_zip, wait_until
 
 SLEEPER_PY = """
 import json, time
@@ -139,3 +140,33 @@ def test_the_overview_shows_operators_each_hosts_capacity(client, stratus_worker
         what="both session hosts on the overview",
     )
     assert "<h2>Hosts</h2>" in page
+
+
+def test_a_host_forks_no_copy_of_itself(stratus_workers):
+    """A host runs many threads that start subprocesses; a fork of it that never execs (RQ's
+    scheduler process did) holds their exec-status pipes open, and the thread starting a
+    subprocess at that moment waited forever: invocations hung on the PostgreSQL CI run."""
+    from pathlib import Path
+
+    def own_copies(pid: int) -> list[int]:
+        copies = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid and b"stratus_worker" in command:
+                copies.append(int(entry.name))
+        return copies
+
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    # A host holds the event queue's scheduler lock: RQ's scheduler forked as it took it.
+    wait_until(lambda: connection.exists("rq:scheduler-lock:async"), timeout=30, what="a scheduler taking its lock")
+    holds_throughout(
+        lambda: all(own_copies(host.pid) == [] for host in stratus_workers),
+        seconds=2,
+        what="no host having a forked copy of itself",
+    )

@@ -18,6 +18,7 @@ concurrency (``functions_app/hosting``), and what to do after each task on a thr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -35,6 +36,8 @@ import redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.scheduler import RQScheduler
+from rq.scripts import release_lock
 from rq.timeouts import BaseDeathPenalty
 
 from functions_app.runtime import direct, events
@@ -42,9 +45,11 @@ from functions_app.runtime.code_cache import CodeFetch
 from functions_app.runtime.jobs import execute, invoke_reply
 from functions_app.runtime.languages import available_runtimes
 from functions_app.runtime.pool import EnvironmentPool
+from functions_app.runtime.redis_values import redis_text
 from functions_app.runtime.retirement import retire_listen
 from functions_app.runtime.sandbox import bwrap_path, sandbox_enabled
 from functions_app.runtime.sandbox_host import Credentials
+from functions_app.runtime.seccomp import seccomp_program
 from functions_app.runtime.spec import FunctionSpec, SpecLoad
 from functions_app.runtime.worker_state import pool_install
 
@@ -250,6 +255,7 @@ class Host:
     def run(self) -> None:
         if sandbox_enabled():
             bwrap_path()  # fail at start, with a message that says how to fix it
+            seccomp_program()  # built (libseccomp found, which runs ldconfig) before any cold start
         else:
             logger.warning("STRATUS_SANDBOX=off: functions run UNSANDBOXED on this host (development only)")
         available_runtimes()  # probed before the first cold start needs it
@@ -262,6 +268,7 @@ class Host:
                 self._thread("heartbeat", self._every, 1.0, self._heartbeat),
                 self._thread("reap", self._every, 2.0, self._reap),
                 self._thread("rescue", self._every, 5.0, self._rescue_events),
+                self._thread("schedule", self._schedule),
                 self._thread("retire", retire_listen, self.connection, self.pool.retire, self.stop),
                 # Provisioned environments are started from this long-lived thread: bwrap's
                 # --die-with-parent is tied to the thread that spawned it.
@@ -363,7 +370,11 @@ class Host:
                 self._rq.append(worker)
             self._rq_alive()
             try:
-                worker.work(with_scheduler=slot == 1, logging_level="WARNING")
+                # No scheduler here: RQ's forks a process, and a fork of this process (many
+                # threads, subprocesses starting on them) keeps their exec-status pipes open,
+                # so a thread starting a subprocess at that moment waits forever. _schedule
+                # does the same work on a thread.
+                worker.work(with_scheduler=False, logging_level="WARNING")
                 return
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 restarts += 1
@@ -372,6 +383,32 @@ class Host:
             finally:
                 with self._rq_lock:
                     self._rq.remove(worker)
+
+    def _schedule(self) -> None:
+        """Move delayed events (retries, throttled events) to the queue when they are due, as
+        RQ's scheduler does, but on this thread. One host at a time holds the queue's
+        scheduler lock (named for the host); a host that finds it held by a host no longer
+        alive takes it over at once rather than after RQ's ten-minute fallback."""
+        queue = Queue(events.ASYNC_QUEUE, connection=self.connection)
+        scheduler = RQScheduler([queue], connection=self.connection, logging_level="WARNING", name=self.name)
+        lock = RQScheduler.get_locking_key(queue.name)
+        # RQScheduler's methods are unannotated (rq ships no types for them).
+        while not self.stop.is_set():
+            try:
+                if not scheduler.acquired_locks:
+                    held = self.connection.get(lock)
+                    holder = redis_text(held) if held is not None else ""
+                    if holder and not self.connection.exists(direct.ALIVE_PREFIX + holder):
+                        release_lock(self.connection, lock, holder)  # only if still the dead host's
+                    scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()  # type: ignore[no-untyped-call]
+                    scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            except redis.RedisError as error:
+                logger.warning("scheduler: Redis unavailable (%s)", error)
+            self.stop.wait(scheduler.interval)
+        with contextlib.suppress(redis.RedisError):
+            scheduler.release_locks()  # type: ignore[no-untyped-call]
 
     def _rq_alive(self) -> None:
         with self._rq_lock:
