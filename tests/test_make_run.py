@@ -84,7 +84,7 @@ def test_it_runs_server_redis_and_workers_and_ctrl_c_stops_every_one(tmp_path):
         while True:
             started = _descendants(process.pid)
             workers = [pid for pid in started if "stratus_worker" in _cmdline(pid)]
-            if len(workers) >= 2:
+            if workers:  # make run starts one host process
                 break
             assert time.monotonic() < deadline, "workers did not start"
             time.sleep(0.2)

@@ -355,7 +355,8 @@ class Host:
     # ---- asynchronous events on RQ -------------------------------------------------
 
     def _rq_serve(self, slot: int) -> None:
-        """One RQ worker for asynchronous events, working on after Redis comes back."""
+        """One RQ worker for asynchronous events, working on after Redis comes back (or after
+        anything else ends its loop: a host must not quietly lose its event workers)."""
         restarts = 0
         while not self.stop.is_set():
             name = f"{self.name}.rq{slot}" + (f"r{restarts}" if restarts else "")
@@ -368,21 +369,25 @@ class Host:
             )
             with self._rq_lock:
                 self._rq.append(worker)
-            self._rq_alive()
             try:
+                self._rq_alive()
                 # No scheduler here: RQ's forks a process, and a fork of this process (many
                 # threads, subprocesses starting on them) keeps their exec-status pipes open,
                 # so a thread starting a subprocess at that moment waits forever. _schedule
                 # does the same work on a thread.
                 worker.work(with_scheduler=False, logging_level="WARNING")
-                return
+                if self.stop.is_set():
+                    return
             except (redis.ConnectionError, redis.TimeoutError) as error:
-                restarts += 1
                 logger.warning("RQ worker %s lost Redis (%s); working on once it answers", name, error)
-                redis_wait(self.connection, self.stop)
+            except Exception:
+                logger.exception("RQ worker %s stopped; starting it again", name)
             finally:
                 with self._rq_lock:
                     self._rq.remove(worker)
+            restarts += 1
+            redis_wait(self.connection, self.stop)
+            self.stop.wait(RECONNECT_FIRST_SECONDS)
 
     def _schedule(self) -> None:
         """Move delayed events (retries, throttled events) to the queue when they are due, as
@@ -392,21 +397,20 @@ class Host:
         queue = Queue(events.ASYNC_QUEUE, connection=self.connection)
         scheduler = RQScheduler([queue], connection=self.connection, logging_level="WARNING", name=self.name)
         lock = RQScheduler.get_locking_key(queue.name)
+
         # RQScheduler's methods are unannotated (rq ships no types for them).
-        while not self.stop.is_set():
-            try:
-                if not scheduler.acquired_locks:
-                    held = self.connection.get(lock)
-                    holder = redis_text(held) if held is not None else ""
-                    if holder and not self.connection.exists(direct.ALIVE_PREFIX + holder):
-                        release_lock(self.connection, lock, holder)  # only if still the dead host's
-                    scheduler.acquire_locks()  # type: ignore[no-untyped-call]
-                if scheduler.acquired_locks:
-                    scheduler.heartbeat()  # type: ignore[no-untyped-call]
-                    scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
-            except redis.RedisError as error:
-                logger.warning("scheduler: Redis unavailable (%s)", error)
-            self.stop.wait(scheduler.interval)
+        def step() -> None:
+            if not scheduler.acquired_locks:
+                held = self.connection.get(lock)
+                holder = redis_text(held) if held is not None else ""
+                if holder and not self.connection.exists(direct.ALIVE_PREFIX + holder):
+                    release_lock(self.connection, lock, holder)  # only if still the dead host's
+                scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+            if scheduler.acquired_locks:
+                scheduler.heartbeat()  # type: ignore[no-untyped-call]
+                scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+
+        self._every(scheduler.interval, step)  # an error (Redis away) skips one step, never the rest
         with contextlib.suppress(redis.RedisError):
             scheduler.release_locks()  # type: ignore[no-untyped-call]
 
