@@ -123,6 +123,7 @@ class ExecutionEnvironment:
         self._current_request: str | None = None
         self._answered = False
         self._lock = threading.Lock()
+        self._frozen = False  # by _freeze, under _lock once the environment is running
         self._process: subprocess.Popen[bytes] | None = None
         self._cgroup: CgroupLimits | None = None
         self._logs: LogReader | None = None
@@ -291,12 +292,14 @@ class ExecutionEnvironment:
         return _etc_hosts_pipe(hostname) if hostname else None
 
     def _freeze(self) -> None:
-        if self._cgroup is not None:
+        if self._cgroup is not None and not self._frozen:
             self._cgroup.freeze()
+            self._frozen = True
 
     def _thaw(self) -> None:
-        if self._cgroup is not None:
+        if self._cgroup is not None and self._frozen:
             self._cgroup.thaw()
+            self._frozen = False
 
     def _watch_exit(self) -> None:
         process = self._process
@@ -343,11 +346,14 @@ class ExecutionEnvironment:
 
     # ---- invoke ----------------------------------------------------------------------
 
-    def invoke(self, request: InvokeRequest) -> InvokeOutcome:
+    def invoke(self, request: InvokeRequest, *, rest: bool = True) -> InvokeOutcome:
+        """Run ``request``'s event. The environment is frozen again afterwards unless ``rest``
+        is false: then the caller calls ``rest()`` once it has answered, off the caller's clock."""
         assert self._logs is not None
-        self.state = "busy"
+        with self._lock:
+            self.state = "busy"
+            self._thaw()
         self.invocations += 1
-        self._thaw()
         if self._cgroup is not None:
             self._cgroup.peak_reset()
         mark = self._logs.mark()
@@ -406,8 +412,15 @@ class ExecutionEnvironment:
             self.shutdown()
         else:
             self.state = "idle"
-            self._freeze()
+            if rest:
+                self.rest()
         return outcome
+
+    def rest(self) -> None:
+        """Freeze the environment if it is still idle (another invoke may have taken it since)."""
+        with self._lock:
+            if self.state == "idle":
+                self._freeze()
 
     def _max_memory_mb(self) -> int:
         peak = self._cgroup.peak_bytes() if self._cgroup is not None else self._tree_rss_bytes()

@@ -85,7 +85,7 @@ def execute(
             environment = acquired.environment
             cold, init_ms = acquired.cold, acquired.init_duration_ms
             log_stream = environment.log_stream
-            outcome = environment.invoke(request)
+            outcome = environment.invoke(request, rest=False)  # frozen once the answer is out
             pool.release(environment, pipeline=pipe)
     except BaseException:
         if lease:
@@ -156,6 +156,8 @@ def execute(
     if finish is not None:
         finish(pipe, execution)
     pipe.execute()
+    if environment is not None:
+        environment.rest()
     return execution
 
 
