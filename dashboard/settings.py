@@ -9,6 +9,7 @@ from pathlib import Path
 import dj_database_url
 import plotly
 
+from dashboard.code_storage import code_storage_config
 from dashboard.data_dir import PRIVATE_UMASK, data_dir_create
 from dashboard.env import (
     env_bool,
@@ -162,13 +163,13 @@ STATICFILES_DIRS = [
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 
-# Code artifacts go through Django's storage API so that a shared or S3-style storage can
-# replace the data dir when workers run on many hosts.
+# Code artifacts go through Django's storage API: in the database by default, so hosts that
+# share no disk all reach them; or S3 (dashboard/code_storage.py).
+STRATUS_CODE_STORAGE = env_str("STRATUS_CODE_STORAGE", "database")
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(DATA_DIR / "artifacts")},
-    },
+    "default": code_storage_config(
+        STRATUS_CODE_STORAGE, data_dir=str(DATA_DIR), endpoint_url=env_str("STRATUS_S3_ENDPOINT_URL", "")
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Django's file storages chmod what they save (0644 by default, whatever the umask).

@@ -43,6 +43,31 @@ class CodeArtifact(models.Model):
         return base64.b64encode(bytes.fromhex(self.sha256)).decode()
 
 
+class StoredFile(models.Model):
+    """A file kept in the database by ``functions_app.storage.DatabaseStorage`` (the default
+    home of code artifacts): its bytes are ``StoredChunk`` rows, so any host with the
+    database can stream it without holding it whole in memory."""
+
+    name = models.CharField(primary_key=True, max_length=255)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredChunk(models.Model):
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "index"], name="stored_chunk_order")]
+
+    def __str__(self) -> str:
+        return f"{self.file_id} [{self.index}]"
+
+
 class Function(models.Model):
     """What all versions of a function share: its name, tags, concurrency and policy."""
 

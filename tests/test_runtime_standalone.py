@@ -49,28 +49,54 @@ def test_it_imports_every_runtime_module_without_django():
 
 def test_it_unzips_code_fetched_through_the_callable_it_is_given(tmp_path):
     script = f"""
-import io, json, sys, zipfile
+import hashlib, io, json, sys, zipfile
 from pathlib import Path
-from functions_app.runtime.code_cache import code_dir
+from functions_app.runtime.code_cache import CodeUnavailable, code_dir
 archive = io.BytesIO()
 with zipfile.ZipFile(archive, "w") as package:
     package.writestr("lambda_function.py", "def handler(event, context): return 1")
+sha256 = hashlib.sha256(archive.getvalue()).hexdigest()
 asked = []
-def fetch(name):
+def fetch(name, sink):
     asked.append(name)
-    return archive.getvalue()
-target = code_dir(Path({str(tmp_path)!r}), sha256="a" * 64, storage_name="ab/a.zip", fetch=fetch)
-again = code_dir(Path({str(tmp_path)!r}), sha256="a" * 64, storage_name="ab/a.zip", fetch=fetch)
+    sink.write(archive.getvalue())
+target = code_dir(Path({str(tmp_path)!r}), sha256=sha256, storage_name="ab/a.zip", fetch=fetch)
+again = code_dir(Path({str(tmp_path)!r}), sha256=sha256, storage_name="ab/a.zip", fetch=fetch)
+try:  # bytes that are not the artifact named are refused, and nothing of them is kept
+    code_dir(Path({str(tmp_path)!r}), sha256="b" * 64, storage_name="bb/b.zip", fetch=fetch)
+    altered = None
+except CodeUnavailable as exc:
+    altered = str(exc)
+def unreachable(name, sink):
+    raise ConnectionError("storage is down")
+try:
+    code_dir(Path({str(tmp_path)!r}), sha256="c" * 64, storage_name="cc/c.zip", fetch=unreachable)
+    down = None
+except CodeUnavailable as exc:
+    down = str(exc)
 print(json.dumps({{
     "files": sorted(path.name for path in target.iterdir()),
     "same": target == again,
     "asked": asked,
+    "altered": altered,
+    "down": down,
+    "cached": sorted(path.name for path in (Path({str(tmp_path)!r}) / "code").iterdir()),
     "django": "django" in sys.modules,
 }}))
 """
     result = _run_without_django(script)
 
-    assert result == {"files": ["lambda_function.py"], "same": True, "asked": ["ab/a.zip"], "django": False}
+    altered, down = result.pop("altered"), result.pop("down")
+    assert "arrived with SHA-256" in altered
+    assert "ConnectionError: storage is down" in down
+    assert result == {
+        "files": ["lambda_function.py"],
+        "same": True,
+        "asked": ["ab/a.zip", "bb/b.zip"],
+        "cached": [result["cached"][0]],  # the one artifact that arrived whole; no leftovers
+        "django": False,
+    }
+    assert len(result["cached"][0]) == 64
 
 
 PROBED_ONCE = """

@@ -410,12 +410,12 @@ from django.conf import settings
 from functions_app.hosting.specs import spec_load
 from functions_app.runtime.pool import EnvironmentPool
 from functions_app.runtime.spec import InvokeRequest
-from functions_app.services.artifacts import artifact_bytes
+from functions_app.services.artifacts import artifact_copy
 pool = EnvironmentPool(
     cache_root=settings.DATA_DIR / "worker-cache",
     idle_seconds=float(sys.argv[2]),
     memory_mb=4096,
-    code_fetch=artifact_bytes,
+    code_fetch=artifact_copy,
 )
 spec = spec_load(sys.argv[1], "$LATEST")
 environment = pool.acquire(spec).environment

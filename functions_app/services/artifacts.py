@@ -1,15 +1,25 @@
-"""Code artifacts: zips stored once by SHA-256 through Django's storage API."""
+"""Code artifacts: zips stored once by SHA-256 through Django's storage API
+(``STRATUS_CODE_STORAGE``: the database by default, see ``dashboard/code_storage.py``)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
+from typing import BinaryIO
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import Storage, default_storage
+from django.db import close_old_connections
+from django.utils.module_loading import import_string
 
+from dashboard.code_storage import code_storage_config
 from functions_app.errors import CodeStorageExceeded
 from functions_app.models import CodeArtifact
 from functions_app.selectors import total_code_size
+from functions_app.storage import CHUNK_BYTES
 from functions_app.validation import TOTAL_CODE_SIZE, CheckedZip
 
 
@@ -38,11 +48,47 @@ def artifact_store(checked: CheckedZip) -> CodeArtifact:
 
 
 def artifact_read(artifact: CodeArtifact) -> bytes:
-    return artifact_bytes(artifact.storage_name)
-
-
-def artifact_bytes(storage_name: str) -> bytes:
-    """A stored artifact's bytes by its storage name: how a host fetches code it has not
-    unzipped yet (``runtime/code_cache.CodeFetch``)."""
-    with default_storage.open(storage_name, "rb") as handle:
+    with default_storage.open(artifact.storage_name, "rb") as handle:
         return handle.read()
+
+
+def artifact_copy(storage_name: str, sink: BinaryIO) -> None:
+    """Stream a stored artifact into ``sink``: how a host fetches code it has not unzipped
+    yet (``runtime/code_cache.CodeFetch``)."""
+    try:
+        with default_storage.open(storage_name, "rb") as handle:
+            shutil.copyfileobj(handle, sink, CHUNK_BYTES)
+    finally:
+        close_old_connections()  # a host's threads must not keep a connection that went bad
+
+
+def storage_open(value: str) -> Storage:
+    """The storage a ``STRATUS_CODE_STORAGE`` value names."""
+    config = code_storage_config(
+        value, data_dir=str(settings.DATA_DIR), endpoint_url=os.environ.get("STRATUS_S3_ENDPOINT_URL", "")
+    )
+    return import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
+
+
+def artifacts_copy(source: Storage, target: Storage, names: list[str]) -> tuple[int, list[str]]:
+    """Copy each named artifact that ``target`` lacks from ``source``, streamed and checked
+    against its hash; returns how many were copied and the names ``source`` did not have."""
+    copied, missing = 0, []
+    for name in names:
+        if target.exists(name):
+            continue
+        if not source.exists(name):
+            missing.append(name)
+            continue
+        with source.open(name, "rb") as handle, tempfile.TemporaryFile() as spool:
+            digest = hashlib.sha256()
+            while chunk := handle.read(CHUNK_BYTES):
+                digest.update(chunk)
+                spool.write(chunk)
+            expected = name.rsplit("/", 1)[-1].removesuffix(".zip")
+            if digest.hexdigest() != expected:
+                raise ValueError(f"{name} in the source storage does not hash to its name")
+            spool.seek(0)
+            target.save(name, File(spool, name=name))
+        copied += 1
+    return copied, missing

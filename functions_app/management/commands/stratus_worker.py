@@ -16,7 +16,7 @@ from functions_app.hosting.provisioning import provisioned_sync
 from functions_app.hosting.specs import spec_credentials, spec_load
 from functions_app.redis_client import redis_client
 from functions_app.runtime.worker import Host, host_name
-from functions_app.services.artifacts import artifact_bytes
+from functions_app.services.artifacts import artifact_copy
 
 
 def _thread_connections_close() -> None:
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             idle_seconds=settings.STRATUS_ENV_IDLE_SECONDS,
             payload_capture_bytes=settings.STRATUS_PAYLOAD_CAPTURE_BYTES,
             spec_load=spec_load,
-            code_fetch=artifact_bytes,
+            code_fetch=artifact_copy,
             credentials=spec_credentials,
             provisioned_sync=provisioned_sync,
             after_task=_thread_connections_close,
