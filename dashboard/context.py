@@ -1,4 +1,5 @@
-"""Template context: the platform banner (sandbox off, no worker, poller or scheduler alive)."""
+"""Template context: the platform banner (sandbox off, no worker, poller or scheduler
+alive, a worker's platform faults or lost database)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def platform(request) -> dict:
         return {"platform_banner": "Redis is unreachable: invocations cannot run."}
     if status["workers"] == 0:
         return {"platform_banner": "No Stratus worker is running: invocations will wait until one starts."}
+    for host in status["hosts"]:
+        if host["faults"]:
+            return {"platform_banner": f"Worker {host['name']} could not run invocations: {host['last_fault']}"}
+        if host["database"] != "ok":
+            return {"platform_banner": f"Worker {host['name']} cannot reach the database and takes no work."}
     if settings.STRATUS_SANDBOX == "off" or status["unsandboxed_workers"]:
         return {
             "platform_banner": "STRATUS_SANDBOX is off: functions run unsandboxed on this host (development only)."

@@ -34,22 +34,19 @@ def _redis() -> dict:
     return {"managed": settings.REDIS_IS_MANAGED}
 
 
+# A host that stopped reporting is listed (and makes the report degraded) this long.
+HOST_GRACE_SECONDS = 600
+
+
 def platform_status() -> dict:
     """Workers alive (and whether they sandbox), metrics consumers, schedulers and event
     source pollers, from Redis."""
     from functions_app.redis_client import redis_client
     from functions_app.runtime.direct import workers_alive
+    from functions_app.triggers.presence import alive_list, seen_list
 
     connection = redis_client()
     alive = workers_alive(connection)
-    consumers = 0
-    try:
-        for group in connection.xinfo_groups("stratus:records"):
-            consumers += group.get("consumers") or 0
-    except redis.ResponseError:
-        pass
-    from functions_app.triggers.presence import alive_list
-
     pollers = alive_list(connection, "poller")
     return {
         "pollers": len(pollers),
@@ -64,8 +61,9 @@ def platform_status() -> dict:
         "sandbox_networks": sorted(
             {str(status.get("network")) for status in alive.values() if status.get("network")}
         ),
-        "consumers": consumers,
+        "consumers": len(alive_list(connection, "consumer")),
         "hosts": hosts_capacity(alive),
+        "seen": seen_list(connection, grace_seconds=HOST_GRACE_SECONDS),
     }
 
 
@@ -79,17 +77,49 @@ def hosts_capacity(alive: dict[str, dict]) -> list[dict]:
             "environments": status.get("idle", 0) + status.get("busy", 0),
             "busy": status.get("busy", 0),
             "provisioned": status.get("provisioned", 0),
+            "faults": status.get("faults", 0),
+            "last_fault": status.get("last_fault", ""),
+            "database": status.get("database", "ok"),
         }
         for name, status in sorted(alive.items())
     ]
 
 
-def health_report() -> dict:
-    """Database and Redis decide healthy or not; workers and consumers are reported alongside.
+def platform_verdict(status: dict) -> tuple[str, list[str]]:
+    """``ok``, ``degraded`` or ``error`` for ``platform_status()``'s answer, and why in words."""
+    if "error" in status:
+        return "error", [status["error"]]
+    problems = _degradations(status)
+    if not [host for host in status.get("hosts", []) if host["database"] == "ok"]:
+        return "error", ["no worker host is alive and able to run invocations", *problems]
+    return ("degraded" if problems else "ok"), problems
 
-    No worker is a warning rather than a failure: the web server and the API still work, and
-    invocations wait in the queue until a worker starts.
-    """
+
+def _degradations(status: dict) -> list[str]:
+    """What is wrong though invocations can still run; empty when nothing is."""
+    problems = []
+    for host in status.get("hosts", []):
+        if host["database"] != "ok":
+            problems.append(f"worker {host['name']} cannot reach the database and takes no work")
+        if host["faults"]:
+            problems.append(
+                f"worker {host['name']}: {host['faults']} platform fault(s), last: {host['last_fault']}"
+            )
+    for process in status.get("seen", []):
+        if not process["alive"]:
+            problems.append(
+                f"{process['role']} {process['name']} stopped reporting {process['age_s']:.0f} s ago"
+            )
+    if not status.get("consumers"):
+        problems.append("no metrics consumer is running: charts, logs and the invocation history fall behind")
+    return problems
+
+
+def health_report() -> dict:
+    """``ok``; ``degraded`` (still HTTP 200) when invocations run but something is wrong: a
+    host stopped reporting, a worker lost the database or hit platform faults, no metrics
+    consumer runs; ``error`` (HTTP 503) when the database or Redis is unreachable or no
+    worker host can run invocations. ``problems`` says what, in words."""
     checks = {"database": _timed(_database), "redis": _timed(_redis)}
     healthy = all(check["status"] == "ok" for check in checks.values())
     report = {"status": "ok" if healthy else "error", **checks}
@@ -98,6 +128,11 @@ def health_report() -> dict:
             status = platform_status()
         except redis.RedisError as exc:
             status = {"error": str(exc)}
+        verdict, problems = platform_verdict(status)
+        if healthy:
+            report["status"] = verdict
+        report["problems"] = problems
+        report["processes"] = status.get("seen", [])
         report["workers"] = {
             "status": "ok" if status.get("workers") else "warning",
             "alive": status.get("workers", 0),

@@ -15,7 +15,7 @@ from metrics_app.models import InvocationRecord, MetricPoint
 
 def healthz(request):
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    return JsonResponse(report, status=503 if report["status"] == "error" else 200)
 
 
 def _top(metric: str, since: datetime, functions: list[str]) -> list[dict]:

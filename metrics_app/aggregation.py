@@ -54,6 +54,8 @@ def samples(record: dict) -> list[tuple[str, float, float]]:
         return [("IteratorAge", float(record["age_ms"]), at)]
     if kind != "invocation":
         return []
+    if record.get("outcome") == "platform_error":  # the platform's fault, not the function's
+        return [("PlatformErrors", 1.0, at)]
     duration = float(record.get("duration_ms") or 0.0)
     billed = float(record.get("billed_duration_ms") or 0.0)
     memory = float(record.get("memory_size") or 128)

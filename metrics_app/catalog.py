@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "InitDuration": ("Milliseconds", "Average"),
     "BilledDuration": ("Milliseconds", "Sum"),
     "GBSeconds": ("None", "Sum"),
+    # Runs a host could not make (code it could not fetch); not counted as Invocations.
+    "PlatformErrors": ("Count", "Sum"),
 }
 
 # Metrics whose samples feed a percentile sketch.

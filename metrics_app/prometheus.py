@@ -21,6 +21,7 @@ _COUNTERS = (
     ("ColdStarts", "stratus_function_cold_starts", "Invocations that started an execution environment"),
     ("AsyncEventsReceived", "stratus_function_async_events_received", "Events accepted for async invocation"),
     ("AsyncEventsDropped", "stratus_function_async_events_dropped", "Events that ended in failure handling"),
+    ("PlatformErrors", "stratus_function_platform_errors", "Runs a host could not make (code it could not fetch)"),
 )
 
 

@@ -185,6 +185,8 @@ def invoke_event(message: dict) -> None:
         logger.exception("platform fault running event %s", message["request_id"])
         concurrency.release(connection, function_name=function.name, lease=lease)
         message["throttles"] = message.get("throttles", 0) + 1
+        # Delivered again on the same attempt: a run of its own in the invocation history.
+        message["redeliveries"] = message.get("redeliveries", 0) + 1
         events.event_enqueue(
             connection, message, delay_seconds=_backoff(message), last_error=f"Platform fault: {exc}"
         )

@@ -38,6 +38,9 @@ SHARED_LIST = "stratus:direct:shared"
 HOST_LIST_PREFIX = "stratus:direct:host:"
 REPLY_KEY = "stratus:direct:reply:{request_id}"
 TAKEN_KEY = "stratus:direct:taken:{request_id}"
+# Every host process's last heartbeat by "role:name", alive or not: /healthz reports the
+# ones that stopped (for a while) as well as the live ones.
+HOSTS_SEEN = "stratus:hosts-seen"
 # A reply nobody collects (the caller gave up or died) and a dead host's list go away.
 REPLY_TTL_SECONDS = 60
 LIST_TTL_SECONDS = 300
@@ -177,17 +180,25 @@ def reply_queue(pipeline: Pipeline, *, request_id: str, reply: dict[str, Any]) -
 
 def alive_refresh(connection: redis.Redis, *, worker: str, status: str = "{}") -> None:
     """Keep ``worker`` counted as alive; ``status`` (JSON) tells /healthz and /metrics about it."""
-    connection.set(ALIVE_PREFIX + worker, status, ex=ALIVE_SECONDS)
+    pipe = connection.pipeline(transaction=False)
+    pipe.set(ALIVE_PREFIX + worker, status, ex=ALIVE_SECONDS)
+    pipe.hset(HOSTS_SEEN, f"worker:{worker}", status)
+    pipe.execute()
 
 
-def tokens_forget(connection: redis.Redis, *, worker: str) -> None:
-    """On a clean stop: withdraw every token, the request list and the alive key of ``worker``;
-    requests still on its list go back to the shared one."""
+def tokens_withdraw(connection: redis.Redis, *, worker: str) -> None:
+    """Withdraw every warm token of ``worker``; requests still on its list go to the shared one."""
     for key in connection.scan_iter(match=WARM_KEY.format(function="*", version="*"), count=500):
         connection.lrem(key, 0, worker)
     while connection.lmove(host_list(worker), SHARED_LIST, "LEFT", "RIGHT"):  # oldest ends rightmost
         pass
+
+
+def tokens_forget(connection: redis.Redis, *, worker: str) -> None:
+    """On a clean stop: withdraw every token, the request list and the alive key of ``worker``."""
+    tokens_withdraw(connection, worker=worker)
     connection.delete(ALIVE_PREFIX + worker)
+    connection.hdel(HOSTS_SEEN, f"worker:{worker}")
 
 
 def workers_alive(connection: redis.Redis) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ import redis
 from redis.client import Pipeline
 
 from functions_app.runtime import concurrency
+from functions_app.runtime.code_cache import CodeUnavailable
 from functions_app.runtime.env_outcomes import InitFailed
 from functions_app.runtime.environment import ExecutionEnvironment
 from functions_app.runtime.logs import billed_duration_ms, invocation_log, log_tail, report_line
@@ -87,9 +88,11 @@ def execute(
             log_stream = environment.log_stream
             outcome = environment.invoke(request, rest=False)  # frozen once the answer is out
             pool.release(environment, pipeline=pipe)
-    except BaseException:
+    except BaseException as exc:
         if lease:
             concurrency.release_queue(pipe, function_name=spec.function_name, lease=lease)
+        if isinstance(exc, CodeUnavailable):  # the platform's fault: the history shows it
+            record_append(pipe, _fault_record(message, spec.memory_size, started_at, worker, str(exc)))
         pipe.execute()
         raise
     ended_at = time.time()
@@ -159,6 +162,33 @@ def execute(
     if environment is not None:
         environment.rest()
     return execution
+
+
+def _fault_record(
+    message: dict[str, Any], memory_size: int, started_at: float, worker: str, error: str
+) -> dict[str, Any]:
+    """The record of a run the platform could not make (counted as PlatformErrors, not as an
+    invocation of the function)."""
+    return {
+        "kind": "invocation",
+        "outcome": "platform_error",
+        "error_type": "Stratus.CodeUnavailable",
+        "error_message": error,
+        "request_id": message["request_id"],
+        "function": message["function_name"],
+        "version": message["version"],
+        "qualifier": message.get("qualifier"),
+        "alias": message.get("alias"),
+        "trigger": message.get("trigger", "api"),
+        "invocation_type": message.get("invocation_type", "RequestResponse"),
+        "attempt": message.get("attempt", 1),
+        "redeliveries": message.get("redeliveries", 0),
+        "enqueued_at": message.get("enqueued_at", started_at),
+        "started_at": started_at,
+        "ended_at": time.time(),
+        "memory_size": memory_size,
+        "worker": worker,
+    }
 
 
 def _payloads(message: dict[str, Any], response: bytes, *, limit: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ host keeps its warm tokens in Redis (one per idle environment) true.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -26,7 +27,13 @@ from typing import Protocol
 from redis.client import Pipeline
 
 from functions_app.runtime.cgroups import orphans_kill
-from functions_app.runtime.code_cache import ArtifactRefused, CodeFetch, code_dir, runtime_dir
+from functions_app.runtime.code_cache import (
+    ArtifactRefused,
+    CodeFetch,
+    CodeUnavailable,
+    code_dir,
+    runtime_dir,
+)
 from functions_app.runtime.env_outcomes import InitFailed, failure_outcome
 from functions_app.runtime.environment import ExecutionEnvironment
 from functions_app.runtime.sandbox_host import sandbox_host_create
@@ -95,6 +102,8 @@ class EnvironmentPool:
         self._memory_freed = threading.Condition(self._lock)
         self._memory_used = 0  # MB held by environments starting, idle or busy
         self._closed = False
+        # (when, what) of the latest platform faults, such as code it could not fetch.
+        self.faults: collections.deque[tuple[float, str]] = collections.deque(maxlen=20)
 
     def _new_environment(self, spec: FunctionSpec, initialization_type: str) -> ExecutionEnvironment:
         return ExecutionEnvironment(
@@ -109,6 +118,14 @@ class EnvironmentPool:
             runtime_dir=self.runtime_dir,
             initialization_type=initialization_type,
         )
+
+    def _code_failed(self, spec: FunctionSpec, error: Exception) -> None:
+        """An environment that got no code: give back its memory; note a platform fault."""
+        with self._lock:
+            self._memory_used -= spec.memory_size
+            self._memory_freed.notify_all()
+        if isinstance(error, CodeUnavailable):
+            self.faults.append((time.time(), str(error)))
 
     def _take_idle(
         self, spec: FunctionSpec, retired: list[ExecutionEnvironment]
@@ -201,10 +218,10 @@ class EnvironmentPool:
             raise InitFailed(failure_outcome("Stratus.NoCapacity", str(failure), "init_error"), 0.0)
         try:
             environment = self._new_environment(spec, "on-demand")
-        except ArtifactRefused as exc:
-            with self._lock:
-                self._memory_used -= spec.memory_size
-                self._memory_freed.notify_all()
+        except (ArtifactRefused, CodeUnavailable) as exc:
+            self._code_failed(spec, exc)
+            if isinstance(exc, CodeUnavailable):
+                raise
             raise InitFailed(
                 failure_outcome("Runtime.InvalidEntrypoint", str(exc), "init_error"), 0.0
             ) from None
@@ -274,11 +291,20 @@ class EnvironmentPool:
             with self._lock:
                 self._memory_take(spec.memory_size, evicted)
         except NoCapacity as exc:
-            logger.warning("no room for a provisioned environment of %s:%s: %s", spec.function_name, spec.version, exc)
+            logger.warning(
+                "no room for a provisioned environment of %s:%s: %s", spec.function_name, spec.version, exc
+            )
             return False
         finally:
             self._shutdown(evicted, were_idle=True)
-        environment = self._new_environment(spec, "provisioned-concurrency")
+        try:
+            environment = self._new_environment(spec, "provisioned-concurrency")
+        except (ArtifactRefused, CodeUnavailable) as exc:
+            self._code_failed(spec, exc)
+            logger.warning(
+                "no code for a provisioned environment of %s:%s: %s", spec.function_name, spec.version, exc
+            )
+            return False
         try:
             environment.start()
         except Exception:

@@ -61,6 +61,10 @@ RQ_ALIVE_PREFIX = "stratus:rq-alive:"
 # requests from the shared list and leaves them to hosts with room.
 SMALLEST_MB = 128
 TOKENS_RESYNC_SECONDS = 30.0
+# How often a host checks that it reaches the database (it takes no work while it cannot).
+DATABASE_CHECK_SECONDS = 2.0
+# Platform faults (code it could not fetch) that keep the host reported as degraded.
+FAULTS_RECENT_SECONDS = 600.0
 # RQ waits for a job this long less 15 s: 5 s, so a stopping host's RQ workers notice soon.
 RQ_WORKER_TTL = 20
 # How long a stopping host lets the invocations in hand finish.
@@ -88,8 +92,12 @@ class _WarmTokens:
         self.connection = connection
         self.worker = worker
         self.dirty = False  # an update failed: resynchronize at the next chance
+        self.offered = True  # False while the host takes no work: no token goes out
 
     def idle_added(self, spec: FunctionSpec, pipeline: Pipeline | None = None) -> None:
+        if not self.offered:
+            self.dirty = True
+            return
         key = direct.warm_key(spec.function_name, spec.version)
         if pipeline is not None:
             pipeline.rpush(key, self.worker)  # goes out with the invocation's reply
@@ -110,7 +118,9 @@ class _WarmTokens:
         """Make the tokens equal to the idle environments, whatever happened to Redis."""
         counts = pool.idle_counts()
         pipe = self.connection.pipeline(transaction=True)
-        for key in self.connection.scan_iter(match=direct.WARM_KEY.format(function="*", version="*"), count=500):
+        for key in self.connection.scan_iter(
+            match=direct.WARM_KEY.format(function="*", version="*"), count=500
+        ):
             pipe.lrem(key, 0, self.worker)
         for (function, version), count in counts.items():
             pipe.rpush(direct.warm_key(function, version), *([self.worker] * count))
@@ -134,9 +144,10 @@ class _ThreadWorker(SimpleWorker):
 
     death_penalty_class = _NoDeathPenalty
 
-    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, stop: threading.Event, paused: Callable[[], bool], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.host_stop = stop
+        self.host_paused = paused
 
     def _install_signal_handlers(self) -> None:
         pass  # the host's main thread handles signals
@@ -147,6 +158,9 @@ class _ThreadWorker(SimpleWorker):
         # RQ stops an idle worker by raising from a signal handler; a thread instead waits
         # in short slices and, once the host stops, answers "no job", which ends work().
         while not self.host_stop.is_set():
+            if self.host_paused():  # the host cannot reach the database: leave events to others
+                self.host_stop.wait(1.0)
+                continue
             result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=self.dequeue_timeout)
             if result is not None:
                 return result
@@ -208,7 +222,9 @@ class Host:
     version, ``code_fetch`` an artifact's bytes, ``credentials`` an environment's role
     credentials, and ``provisioned_sync`` claims and keeps provisioned environments.
     ``after_task`` runs on an invocation thread after each task (the worker command closes
-    the thread's database connections there).
+    the thread's database connections there). ``database_check`` raises while the database
+    cannot be reached: the host then takes no work (it withdraws its warm tokens and hands
+    the requests it was sent to other hosts) until it can again.
     """
 
     def __init__(
@@ -226,8 +242,11 @@ class Host:
         credentials: Credentials,
         provisioned_sync: ProvisionedSync,
         after_task: Callable[[], None] = _nothing,
+        database_check: Callable[[], None] = _nothing,
     ) -> None:
         self.name = name
+        self.database_check = database_check
+        self.database_problem = ""  # why the host takes no work now; empty when it does
         self.rq_workers = rq_workers
         self.connection = connection
         self.spec_load = spec_load
@@ -266,6 +285,7 @@ class Host:
             threads = [
                 self._thread("direct", self._dispatch),
                 self._thread("heartbeat", self._every, 1.0, self._heartbeat),
+                self._thread("database", self._every, DATABASE_CHECK_SECONDS, self._database_watch),
                 self._thread("reap", self._every, 2.0, self._reap),
                 self._thread("rescue", self._every, 5.0, self._rescue_events),
                 self._thread("schedule", self._schedule),
@@ -274,7 +294,9 @@ class Host:
                 # --die-with-parent is tied to the thread that spawned it.
                 self._thread("provision", self._every, 2.0, self._provision),
             ]
-            rq_threads = [self._thread(f"rq-{slot}", self._rq_serve, slot) for slot in range(1, self.rq_workers + 1)]
+            rq_threads = [
+                self._thread(f"rq-{slot}", self._rq_serve, slot) for slot in range(1, self.rq_workers + 1)
+            ]
             self.stop.wait()
             logger.info("host %s stopping", self.name)
             with self._rq_lock:
@@ -311,6 +333,9 @@ class Host:
         """Take direct requests while there is room for them and start each on a thread."""
         pause = RECONNECT_FIRST_SECONDS
         while not self.stop.is_set():
+            if self.database_problem:
+                self.stop.wait(0.5)
+                continue
             room = self.pool.memory_mb - self._in_flight() >= SMALLEST_MB
             try:
                 message = direct.take(self.connection, worker=self.name, shared=room, timeout=1)
@@ -344,7 +369,9 @@ class Host:
             logger.exception("platform fault running invocation %s", request_id)
             try:
                 pipe = self.connection.pipeline(transaction=False)
-                direct.reply_queue(pipe, request_id=request_id, reply={"fault": f"{type(error).__name__}: {error}"})
+                direct.reply_queue(
+                    pipe, request_id=request_id, reply={"fault": f"{type(error).__name__}: {error}"}
+                )
                 pipe.execute()
             except redis.RedisError:
                 pass  # the caller sees this host's requests go unanswered and gives up
@@ -366,6 +393,7 @@ class Host:
                 name=name,
                 worker_ttl=RQ_WORKER_TTL,
                 stop=self.stop,
+                paused=lambda: bool(self.database_problem),
             )
             with self._rq_lock:
                 self._rq.append(worker)
@@ -429,8 +457,14 @@ class Host:
             return self._in_flight_mb
 
     def status(self) -> dict[str, object]:
+        faults = [fault for fault in self.pool.faults if time.time() - fault[0] < FAULTS_RECENT_SECONDS]
         return {
             **self.pool.counts(),
+            "role": "worker",
+            "at": time.time(),
+            "faults": len(faults),
+            "last_fault": faults[-1][1] if faults else "",
+            "database": self.database_problem or "ok",
             "in_flight_mb": self._in_flight(),
             "threads": self.executors.started,
             "sandbox": sandbox_enabled(),
@@ -442,8 +476,29 @@ class Host:
         direct.alive_refresh(self.connection, worker=self.name, status=json.dumps(self.status()))
         self._rq_alive()
 
+    def _database_watch(self) -> None:
+        """Stop taking work while the database is unreachable; take it again once it is back."""
+        try:
+            self.database_check()
+        except Exception as error:
+            if not self.database_problem:
+                logger.warning(
+                    "host %s cannot reach the database (%s): taking no work until it can", self.name, error
+                )
+            self.database_problem = f"{type(error).__name__}: {error}"
+            self.tokens.offered = False
+            direct.tokens_withdraw(self.connection, worker=self.name)  # again: runs may have ended since
+            return
+        if self.database_problem:
+            logger.warning("host %s reaches the database again: taking work", self.name)
+            self.database_problem = ""
+            self.tokens.offered = True
+            self.tokens.dirty = True  # the heartbeat puts the idle environments' tokens back
+
     def _reap(self) -> None:
         self.pool.reap()
+        if not self.tokens.offered:
+            return  # no tokens while the host takes no work
         if self.tokens.dirty or time.monotonic() - self._resynced > TOKENS_RESYNC_SECONDS:
             self._resynced = time.monotonic()
             self.tokens.resync(self.pool)

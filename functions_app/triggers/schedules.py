@@ -38,7 +38,7 @@ from functions_app.redis_client import redis_client
 from functions_app.selectors import qualifier_exists_check
 from functions_app.services.events import event_accept_for
 from functions_app.triggers.models import Schedule
-from functions_app.triggers.presence import alive_mark
+from functions_app.triggers.presence import alive_clear, alive_mark
 from functions_app.triggers.schedule_expressions import (
     Rate,
     ScheduleExpressionError,
@@ -226,6 +226,7 @@ def scheduler_run(
             delay = min(_BACKOFF_MAX_SECONDS, 0.5 * 2**failures)
             logger.exception("scheduler pass failed; retrying in %.1f s", delay)
         stop_event.wait(delay)
+    alive_clear(connection, "scheduler", _SCHEDULER_ID)
     connections.close_all()  # this thread's connections, not left for the server to time out
 
 

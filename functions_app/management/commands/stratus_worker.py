@@ -8,6 +8,8 @@ no database: this command hands it the Django side (``functions_app/hosting``).
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
@@ -23,6 +25,18 @@ def _thread_connections_close() -> None:
     """The host runs invocations on long-lived threads: each closes the database connections
     it opened (loading a spec, issuing credentials) once its task is done."""
     connections.close_all()
+
+
+def _database_check() -> None:
+    """Raises while the database cannot be reached (the host then takes no work)."""
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        with contextlib.suppress(Exception):
+            connection.close()  # the next check connects afresh
+        raise
 
 
 class Command(BaseCommand):
@@ -46,4 +60,5 @@ class Command(BaseCommand):
             credentials=spec_credentials,
             provisioned_sync=provisioned_sync,
             after_task=_thread_connections_close,
+            database_check=_database_check,
         ).run()

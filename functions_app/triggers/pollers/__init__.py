@@ -21,7 +21,7 @@ from django.db import close_old_connections
 from functions_app.redis_client import redis_client
 from functions_app.triggers.models import EventSourceMapping
 from functions_app.triggers.pollers.base import Leases, result_note
-from functions_app.triggers.presence import alive_mark
+from functions_app.triggers.presence import alive_clear, alive_mark
 
 logger = logging.getLogger("stratus.pollers")
 
@@ -119,3 +119,4 @@ def poller_run(*, stop: threading.Event) -> None:
             close_old_connections()
         stop.wait(1.0)
     poller.stop_all()
+    alive_clear(poller.leases.redis, "poller", poller.owner)

@@ -20,6 +20,7 @@ from django.db import OperationalError, close_old_connections, transaction
 
 from functions_app.redis_client import redis_client
 from functions_app.runtime.records import LOGS_STREAM, RECORDS_STREAM
+from functions_app.triggers.presence import alive_clear, alive_mark
 from metrics_app.aggregation import Batch
 from metrics_app.gauges import gauges_sample
 from metrics_app.ingest import decode_logs, decode_records, ingest
@@ -111,6 +112,7 @@ class Command(BaseCommand):
                 now = time.time()
                 if now - last_gauge >= 1.0:
                     last_gauge = now
+                    alive_mark(connection, "consumer", consumer)
                     batch = Batch()
                     if gauges_sample(connection, batch, now=now):
                         with transaction.atomic():
@@ -127,3 +129,4 @@ class Command(BaseCommand):
             except Exception:
                 logger.exception("ingestion failed; retrying in 1 s")
                 time.sleep(1)
+        alive_clear(connection, "consumer", consumer)
