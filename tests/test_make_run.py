@@ -114,3 +114,28 @@ def test_it_runs_server_redis_and_workers_and_ctrl_c_stops_every_one(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _run_refused(tmp_path, **variables: str) -> str:
+    """What `make run` says when it refuses to start with ``variables``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "DATABASE_URL", "SECRET_KEY", "STRATUS_ROLE"}
+    }
+    env.update(STRATUS_DATA_DIR=str(tmp_path / "data"), **variables)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runstratus"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0, result.stdout
+    return result.stderr
+
+
+def test_a_worker_host_is_refused_without_what_it_shares_with_the_api_host(tmp_path):
+    message = _run_refused(tmp_path, STRATUS_ROLE="worker")
+    assert "set REDIS_URL, DATABASE_URL, SECRET_KEY" in message
+    assert not (tmp_path / "data" / "stratus.sqlite3").exists()  # it migrated no database of its own
+
+
+def test_an_unknown_role_is_refused(tmp_path):
+    assert "unknown role web" in _run_refused(tmp_path, STRATUS_ROLE="api,web")
