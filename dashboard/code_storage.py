@@ -36,6 +36,8 @@ def code_storage_config(value: str, *, data_dir: str, endpoint_url: str = "") ->
             # Names are content hashes: the same name is always the same bytes.
             "file_overwrite": True,
             "default_acl": None,
+            # Spool what is read to disk past 1 MiB: artifacts are up to 250 MB unzipped.
+            "max_memory_size": 1024 * 1024,
         }
         if endpoint_url:
             options["endpoint_url"] = endpoint_url

@@ -46,8 +46,9 @@ class _ChunkReader(io.RawIOBase):
         row = (
             StoredChunk.objects.filter(file_id=self._name, index=index).values_list("data", flat=True).first()
         )
-        if row is None:
-            raise OSError(f"{self._name}: chunk {index} is missing from the database")
+        expected = min(CHUNK_BYTES, self._size - index * CHUNK_BYTES)
+        if row is None or len(row) != expected:
+            raise OSError(f"{self._name}: chunk {index} is missing from the database or cut short")
         data = bytes(row)[skip : skip + len(buffer)]
         buffer[: len(data)] = data
         self._position += len(data)
@@ -114,6 +115,8 @@ class DatabaseStorage(Storage):
         prefix = f"{path.rstrip('/')}/" if path else ""
         directories, files = set(), []
         for name in StoredFile.objects.filter(name__startswith=prefix).values_list("name", flat=True):
+            if not name.startswith(prefix):
+                continue  # SQLite's LIKE ignores case
             head, _, tail = name[len(prefix) :].partition("/")
             if tail:
                 directories.add(head)

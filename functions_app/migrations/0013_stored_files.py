@@ -17,7 +17,12 @@ def artifacts_from_data_dir(apps, schema_editor):
         return
     names = list(apps.get_model("functions_app", "CodeArtifact").objects.values_list("storage_name", flat=True))
     if names:
-        artifacts_copy(storage_open("filesystem"), default_storage, names)
+        result = artifacts_copy(storage_open("filesystem"), default_storage, names)
+        if result.missing or result.corrupt:  # an upgrade goes on; the command can be run again
+            print(
+                f"\n  {len(result.missing)} code artifact(s) missing from the data dir, "
+                f"{len(result.corrupt)} corrupt there: see manage.py stratus_code_move --from filesystem"
+            )
 
 
 class Migration(migrations.Migration):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
@@ -62,23 +63,35 @@ def artifact_copy(storage_name: str, sink: BinaryIO) -> None:
         close_old_connections()  # a host's threads must not keep a connection that went bad
 
 
-def storage_open(value: str) -> Storage:
-    """The storage a ``STRATUS_CODE_STORAGE`` value names."""
-    config = code_storage_config(
+def storage_config(value: str) -> dict:
+    """The ``STORAGES`` entry a ``STRATUS_CODE_STORAGE`` value names, on this host."""
+    return code_storage_config(
         value, data_dir=str(settings.DATA_DIR), endpoint_url=os.environ.get("STRATUS_S3_ENDPOINT_URL", "")
     )
+
+
+def storage_open(value: str) -> Storage:
+    """The storage a ``STRATUS_CODE_STORAGE`` value names."""
+    config = storage_config(value)
     return import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
 
 
-def artifacts_copy(source: Storage, target: Storage, names: list[str]) -> tuple[int, list[str]]:
+@dataclass
+class Copied:
+    copied: int = 0
+    missing: list[str] = field(default_factory=list)  # in neither storage
+    corrupt: list[str] = field(default_factory=list)  # in the source, not hashing to their name
+
+
+def artifacts_copy(source: Storage, target: Storage, names: list[str]) -> Copied:
     """Copy each named artifact that ``target`` lacks from ``source``, streamed and checked
-    against its hash; returns how many were copied and the names ``source`` did not have."""
-    copied, missing = 0, []
+    against its hash (a corrupt one is reported and not copied)."""
+    result = Copied()
     for name in names:
         if target.exists(name):
             continue
         if not source.exists(name):
-            missing.append(name)
+            result.missing.append(name)
             continue
         with source.open(name, "rb") as handle, tempfile.TemporaryFile() as spool:
             digest = hashlib.sha256()
@@ -87,8 +100,9 @@ def artifacts_copy(source: Storage, target: Storage, names: list[str]) -> tuple[
                 spool.write(chunk)
             expected = name.rsplit("/", 1)[-1].removesuffix(".zip")
             if digest.hexdigest() != expected:
-                raise ValueError(f"{name} in the source storage does not hash to its name")
+                result.corrupt.append(name)
+                continue
             spool.seek(0)
             target.save(name, File(spool, name=name))
-        copied += 1
-    return copied, missing
+        result.copied += 1
+    return result

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from functions_app.models import CodeArtifact
-from functions_app.services.artifacts import artifacts_copy, storage_open
+from functions_app.services.artifacts import artifacts_copy, storage_config, storage_open
 
 
 class Command(BaseCommand):
@@ -25,21 +25,24 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, source: str, target: str, **options):
-        if source == target:
-            raise CommandError("--from and --to name the same storage")
         try:
+            if storage_config(source) == storage_config(target):
+                raise CommandError("--from and --to name the same storage")
             source_storage, target_storage = storage_open(source), storage_open(target)
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from None
         names = list(CodeArtifact.objects.order_by("sha256").values_list("storage_name", flat=True))
-        try:
-            copied, missing = artifacts_copy(source_storage, target_storage, names)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write(
-            f"{copied} artifact(s) copied to {target}; {len(names) - copied - len(missing)} were there already."
-        )
-        if missing:
-            raise CommandError(f"{len(missing)} artifact(s) are in neither storage: {', '.join(missing[:5])}")
+        result = artifacts_copy(source_storage, target_storage, names)
+        there = len(names) - result.copied - len(result.missing) - len(result.corrupt)
+        self.stdout.write(f"{result.copied} artifact(s) copied to {target}; {there} were there already.")
+        problems = []
+        if result.missing:
+            problems.append(f"{len(result.missing)} in neither storage: {', '.join(result.missing[:5])}")
+        if result.corrupt:
+            problems.append(
+                f"{len(result.corrupt)} not matching their hash in {source} (not copied): {', '.join(result.corrupt[:5])}"
+            )
+        if problems:
+            raise CommandError("Artifacts " + "; ".join(problems))
         if target != settings.STRATUS_CODE_STORAGE:
             self.stdout.write(f"Now set STRATUS_CODE_STORAGE={target} on every host.")
