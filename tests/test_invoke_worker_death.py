@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from bench.stack import ROLE, stratus_stack
 from tests.conftest import aws_client, make_zip, wait_until
+from tests.test_make_run import _alive, _cmdline, _descendants
 
 SLEEPER_PY = "import time\n\ndef handler(event, context):\n    time.sleep(60)\n"
 
@@ -56,12 +57,22 @@ def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its
         caller = threading.Thread(target=invoke, daemon=True)
         caller.start()
         connection = redis.Redis.from_url(stack["redis_url"])
+
         def taken_up() -> list:
             assert "error" not in outcome, f"the invocation ended before its host was killed: {outcome}"
             return connection.keys("stratus:direct:taken:*")
 
         taken = wait_until(taken_up, timeout=60, what="a host taking the invocation up")
         worker_pid = int(connection.get(taken[0]).decode().rsplit("-", 1)[1])
+        sandbox = wait_until(
+            lambda: [
+                pid
+                for pid in _descendants(worker_pid)
+                if "sleeper" in _cmdline(pid) or "bwrap" in _cmdline(pid)
+            ],
+            timeout=30,
+            what="the environment's sandbox processes",
+        )
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
 
@@ -73,6 +84,12 @@ def test_a_sync_invoke_whose_worker_is_killed_fails_within_seconds_and_frees_its
         assert outcome["at"] - killed_at <= 15
         # The lease it held is gone: reserved concurrency 1 admits the next invocation at once.
         assert connection.zcard("stratus:concurrency:function:sleeper") == 0
+        # Nothing of its sandbox outlives it: bwrap dies with the host's thread, the rest with bwrap.
+        wait_until(
+            lambda: not [pid for pid in sandbox if _alive(pid)],
+            timeout=10,
+            what=f"the killed host's sandbox processes to die: {[_cmdline(pid) for pid in sandbox if _alive(pid)]}",
+        )
 
 
 @pytest.mark.slow
