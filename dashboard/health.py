@@ -8,6 +8,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from functions_app.redis_client import redis_client_new
+
 
 def _timed(check) -> dict:
     started = time.perf_counter()
@@ -29,7 +31,7 @@ def _database() -> dict:
 
 
 def _redis() -> dict:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client_new(settings.REDIS, socket_timeout=2, connect_timeout=2)
     client.ping()
     return {"managed": settings.REDIS_IS_MANAGED}
 

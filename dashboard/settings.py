@@ -23,6 +23,7 @@ from dashboard.env import (
     web_processes_default,
 )
 from dashboard.managed_redis import managed_redis_url
+from dashboard.redis_settings import redis_settings_from_env
 
 # Nothing Stratus writes is for other users; children (redis-server, workers) inherit this.
 os.umask(PRIVATE_UMASK)
@@ -53,8 +54,10 @@ STRATUS_REDIS_FSYNC = env_choice("STRATUS_REDIS_FSYNC", "everysec", ("everysec",
 # Allowed difference between a SigV4 request's X-Amz-Date and this server's clock.
 STRATUS_SIGV4_MAX_SKEW_SECONDS = env_int("STRATUS_SIGV4_MAX_SKEW_SECONDS", 15 * 60, minimum=1)
 
-REDIS_URL = env_str("REDIS_URL", "") or managed_redis_url(DATA_DIR)
-REDIS_IS_MANAGED = not env_str("REDIS_URL", "")
+# REDIS_SENTINELS (a master Redis Sentinel names), else REDIS_URL, else the managed Redis.
+REDIS = redis_settings_from_env(managed_url=lambda: managed_redis_url(DATA_DIR))
+REDIS_URL = REDIS.url  # empty under Sentinel: clients come from functions_app.redis_client
+REDIS_IS_MANAGED = REDIS.managed
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -188,7 +191,7 @@ LOGOUT_REDIRECT_URL = "login"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "stratus:channels:"},
+        "CONFIG": {"hosts": [REDIS.channel_layer_host()], "prefix": "stratus:channels:"},
     }
 }
 
@@ -204,8 +207,8 @@ STRATUS_INVOCATION_RETENTION_DAYS = env_int("STRATUS_INVOCATION_RETENTION_DAYS",
 STRATUS_LOG_RETENTION_DAYS = env_int("STRATUS_LOG_RETENTION_DAYS", 30, minimum=1)
 
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},
-    "invocations": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 960},
+    "default": {**REDIS.rq_connection(), "DEFAULT_TIMEOUT": 960},
+    "invocations": {**REDIS.rq_connection(), "DEFAULT_TIMEOUT": 960},
 }
 
 # Workers and their execution environments.

@@ -133,7 +133,7 @@ def _run_refused(tmp_path, **variables: str) -> str:
 
 def test_a_worker_host_is_refused_without_what_it_shares_with_the_api_host(tmp_path):
     message = _run_refused(tmp_path, STRATUS_ROLE="worker")
-    assert "set REDIS_URL, DATABASE_URL, SECRET_KEY" in message
+    assert "set REDIS_URL (or REDIS_SENTINELS), DATABASE_URL, SECRET_KEY" in message
     assert not (tmp_path / "data" / "stratus.sqlite3").exists()  # it migrated no database of its own
 
 

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if "api" not in roles:
             missing = [name for name in _WORKER_HOST_NEEDS if not os.environ.get(name)]
             if settings.REDIS_IS_MANAGED:
-                missing.insert(0, "REDIS_URL")
+                missing.insert(0, "REDIS_URL (or REDIS_SENTINELS)")
             if missing:
                 raise CommandError(
                     f"a host without the api role shares the api host's database, Redis and secret key: "
