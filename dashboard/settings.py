@@ -34,6 +34,11 @@ DATA_DIR = data_dir_create(Path(env_str("STRATUS_DATA_DIR", str(BASE_DIR / "var"
 SECRET_KEY = env_str("SECRET_KEY", "") or secret_in_file(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+# The address make run's web server listens on (STRATUS_ROLE includes api); a specific
+# address is also a host name the server answers to.
+STRATUS_BIND = env_str("STRATUS_BIND", "127.0.0.1")
+if STRATUS_BIND not in ("0.0.0.0", "::") and STRATUS_BIND not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(f"[{STRATUS_BIND}]" if ":" in STRATUS_BIND else STRATUS_BIND)
 
 # A wildcard DNS name under which each function URL also answers as <url-id>.<domain>.
 STRATUS_FUNCTION_URL_DOMAIN = env_str("STRATUS_FUNCTION_URL_DOMAIN", "").lower().strip(".")
@@ -141,10 +146,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-stratus.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database host that stops answering is an error within seconds, not a hang: connecting
-    # gives up after 5 s, and TCP keepalives find a dead connection in about 30 s.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 4}
-    )
+    # gives up after 5 s, and TCP keepalives find a dead connection in about 30 s (unless the
+    # URL's query string says otherwise: ?connect_timeout=10).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    for _name, _value in {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 4,
+    }.items():
+        _options.setdefault(_name, _value)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -64,7 +64,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         roles = roles_parse(os.environ.get("STRATUS_ROLE", "all"))
         port = env_int("PORT", 8000, minimum=1, maximum=65535)
-        bind = os.environ.get("STRATUS_BIND") or "127.0.0.1"
+        bind = settings.STRATUS_BIND
         if "api" not in roles:
             missing = [name for name in _WORKER_HOST_NEEDS if not os.environ.get(name)]
             if settings.REDIS_IS_MANAGED:
