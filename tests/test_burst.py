@@ -11,6 +11,7 @@ own clocks rather than from how long the test waited.
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -164,9 +165,33 @@ def test_a_host_forks_no_copy_of_itself(stratus_workers):
 
     connection = redis.Redis.from_url(settings.REDIS_URL)
     # A host holds the event queue's scheduler lock: RQ's scheduler forked as it took it.
-    wait_until(lambda: connection.exists("rq:scheduler-lock:async"), timeout=30, what="a scheduler taking its lock")
+    wait_until(
+        lambda: connection.exists("rq:scheduler-lock:async"), timeout=30, what="a scheduler taking its lock"
+    )
     holds_throughout(
         lambda: all(own_copies(host.pid) == [] for host in stratus_workers),
         seconds=2,
         what="no host having a forked copy of itself",
     )
+
+
+@pytest.mark.slow
+def test_a_cold_start_waiting_for_memory_takes_the_first_environment_to_come_free(python_runtime):
+    """Two async events fill a two-environment host; a sync invoke then waits inside the host
+    for memory, and gets the first environment that comes free (warm) at once: it used to
+    sleep out a 60 s wait because nothing woke it when an environment went back idle."""
+    with stratus_stack(STRATUS_HOST_MEMORY_MB="256") as stack:  # room for two of 128 MB
+        lam = _function(stack, python_runtime, "full")
+        connection = redis.Redis.from_url(stack["redis_url"])
+        for _ in range(2):
+            lam.invoke(FunctionName="full", InvocationType="Event", Payload=json.dumps({"sleep": 3}).encode())
+        wait_until(
+            lambda: connection.zcard("stratus:concurrency:function:full") == 2,
+            timeout=60,
+            what="both events running",
+        )
+        started = time.monotonic()
+        response = lam.invoke(FunctionName="full", Payload=json.dumps({"sleep": 0}).encode())
+        waited = time.monotonic() - started
+        assert "FunctionError" not in response, response["Payload"].read()
+        assert waited < 15, f"the invoke waited {waited:.1f} s for an environment that came free after ~3 s"

@@ -142,9 +142,19 @@ class EnvironmentPool:
             retired.append(candidate)
         return None
 
-    def _memory_take(self, memory_mb: int, evicted: list[ExecutionEnvironment]) -> None:
+    def _memory_take(
+        self,
+        memory_mb: int,
+        evicted: list[ExecutionEnvironment],
+        *,
+        spec: FunctionSpec | None = None,
+        retired: list[ExecutionEnvironment] | None = None,
+    ) -> ExecutionEnvironment | None:
         """Count ``memory_mb`` as held, shutting down least recently used idle environments
-        (into ``evicted``) or waiting for busy ones to go; raises NoCapacity. Holds the lock."""
+        (into ``evicted``) or waiting for busy ones to go; raises NoCapacity. Holds the lock.
+
+        Given ``spec``, an idle environment of it that turns up while waiting is taken and
+        returned instead (no memory is counted then): a warm start beats an eviction."""
         if memory_mb > self.memory_mb:
             raise NoCapacity(
                 f"The function's {memory_mb} MB does not fit in this host's {self.memory_mb} MB "
@@ -152,6 +162,15 @@ class EnvironmentPool:
             )
         deadline = time.monotonic() + MEMORY_WAIT_SECONDS
         while self._memory_used + memory_mb > self.memory_mb:
+            if spec is not None:
+                stale: list[ExecutionEnvironment] = []
+                ready = self._take_idle(spec, stale)
+                for old in stale:
+                    self._memory_give(old)
+                if retired is not None:
+                    retired.extend(stale)
+                if ready is not None:
+                    return ready
             pinned = set(self._provisioned.values())
             candidates = [
                 (env.last_used, key, env)
@@ -175,6 +194,7 @@ class EnvironmentPool:
                 )
             self._memory_freed.wait(remaining)
         self._memory_used += memory_mb
+        return None
 
     def _memory_give(self, environment: ExecutionEnvironment) -> None:
         """Stop counting ``environment``'s memory. Holds the lock."""
@@ -202,13 +222,13 @@ class EnvironmentPool:
             environment = self._take_idle(spec, retired)
             for old in retired:
                 self._memory_give(old)
-            if environment is not None:
-                self._busy.add(environment)
-            else:
+            if environment is None:
                 try:
-                    self._memory_take(spec.memory_size, evicted)
+                    environment = self._memory_take(spec.memory_size, evicted, spec=spec, retired=retired)
                 except NoCapacity as exc:
                     failure = exc
+            if environment is not None:
+                self._busy.add(environment)
         self._shutdown(retired + evicted, were_idle=True)
         if environment is not None:
             if not token_taken:
@@ -244,6 +264,7 @@ class EnvironmentPool:
             keep = not self._closed and environment.alive and not self._is_retired(environment)
             if keep:
                 self._idle.setdefault(environment.spec.key, []).append(environment)
+                self._memory_freed.notify_all()  # a cold start waiting for memory may use or evict it
             else:
                 self._memory_give(environment)
         if keep:
