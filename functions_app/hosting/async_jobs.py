@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from rq import get_current_job
 
 from functions_app.hosting.specs import spec_load
@@ -94,15 +94,25 @@ def invoke_event(message: dict) -> None:
     job = get_current_job()
     connection = job.connection
     close_old_connections()
-    function = Function.objects.filter(name=message["function_name"]).first()
-    if (
-        function is None
-        or not FunctionVersion.objects.filter(function=function, version=message["version"]).exists()
-    ):
+    try:
+        function = Function.objects.filter(name=message["function_name"]).first()
+        exists = (
+            function is not None
+            and FunctionVersion.objects.filter(function=function, version=message["version"]).exists()
+        )
+        config = _config(function, message) if exists else None
+    except DatabaseError as exc:  # this host lost the database: a platform fault, tried again later
+        logger.warning("event %s waits: the database is unreachable (%s)", message["request_id"], exc)
+        close_old_connections()
+        message["throttles"] = message.get("throttles", 0) + 1
+        events.event_enqueue(
+            connection, message, delay_seconds=_backoff(message), last_error=f"Platform fault: {exc}"
+        )
+        return
+    if not exists:
         logger.warning("dropping event %s: its function version no longer exists", message["request_id"])
         events.event_done(connection, message)
         return
-    config = _config(function, message)
     max_retries = (
         DEFAULT_RETRIES
         if config is None or config.maximum_retry_attempts is None

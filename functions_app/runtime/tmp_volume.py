@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import logging
 import os
@@ -133,18 +134,7 @@ class TmpVolume:
             finally:
                 os.unlink(image)  # the loop device keeps it; the disk is freed when it goes
             try:
-                control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    number = fcntl.ioctl(control, _LOOP_CTL_GET_FREE)
-                finally:
-                    os.close(control)
-                device = f"/dev/loop{number}"
-                device_fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    fcntl.ioctl(device_fd, _LOOP_CONFIGURE, _loop_config(backing))
-                except OSError:
-                    os.close(device_fd)
-                    raise
+                device, device_fd = _loop_attach(backing)
             finally:
                 os.close(backing)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -158,6 +148,31 @@ class TmpVolume:
             with contextlib.suppress(OSError):
                 os.close(self._device_fd)
             self._device_fd = -1
+
+
+def _loop_attach(backing: int, *, attempts: int = 8) -> tuple[str, int]:
+    """A free loop device configured with ``backing``, and the descriptor that holds it.
+
+    Finding a free device and configuring it are two steps: another process (another host,
+    a cold start on another thread) may take the same device in between, which answers
+    EBUSY; then ask for the next free one, as losetup does."""
+    for attempt in range(attempts):
+        control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            number = fcntl.ioctl(control, _LOOP_CTL_GET_FREE)
+        finally:
+            os.close(control)
+        device = f"/dev/loop{number}"
+        device_fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(device_fd, _LOOP_CONFIGURE, _loop_config(backing))
+        except OSError as exc:
+            os.close(device_fd)
+            if exc.errno != errno.EBUSY or attempt == attempts - 1:
+                raise
+            continue
+        return device, device_fd
+    raise AssertionError("unreachable")
 
 
 def mount_inside(device: str, mount_point: str) -> None:

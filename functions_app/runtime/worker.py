@@ -512,6 +512,8 @@ class Host:
             logger.warning("re-queued %d event(s) whose job the queue had lost", stranded)
 
     def _provision(self) -> None:
+        if self.database_problem:
+            return  # provisioned slots are claimed from the database; other hosts keep them
         self.provisioned_sync(self.connection, self.pool, self.name)
 
 

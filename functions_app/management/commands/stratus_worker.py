@@ -28,8 +28,12 @@ def _thread_connections_close() -> None:
 
 
 def _database_check() -> None:
-    """Raises while the database cannot be reached (the host then takes no work)."""
+    """Raises while the database cannot be reached (the host then takes no work).
+
+    On a fresh connection each time: a query on an open one whose packets are dropped
+    hangs until the route returns, while connecting gives up after connect_timeout."""
     connection = connections["default"]
+    connection.close()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -123,6 +123,14 @@ class Command(BaseCommand):
                     rollup()
                     retention_apply()
                 close_old_connections()
+            except redis.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    logger.exception("ingestion failed; retrying in 1 s")
+                    time.sleep(1)
+                    continue
+                # Redis came back empty: the group starts again from the streams' beginning.
+                logger.warning("the consumer group is gone (Redis restarted empty?); creating it again")
+                groups_ensure(connection)
             except redis.ConnectionError:
                 logger.warning("Redis is unreachable; retrying in 1 s")
                 time.sleep(1)
