@@ -224,18 +224,23 @@ def test_it_streams_an_artifact_into_a_file_one_chunk_per_query(tmp_path):
     assert len(chunk_reads) == 4, chunk_reads  # one row per query, never the whole file at once
 
 
+def _copy_peak(name: str, target) -> int:
+    """Fetch artifact ``name`` as a host does, into ``target``; the most memory it held at once."""
+    tracemalloc.start()
+    try:
+        with open(target, "wb") as sink:
+            artifact_copy(name, sink)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_it_streams_without_holding_the_whole_artifact_in_memory(tmp_path):
     data = os.urandom(16 * MIB)
     name = default_storage.save("stream/large.zip", ContentFile(data))
     del data
 
-    tracemalloc.start()
-    try:
-        with open(tmp_path / "copy.zip", "wb") as sink:
-            artifact_copy(name, sink)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = _copy_peak(name, tmp_path / "copy.zip")
 
     assert (tmp_path / "copy.zip").stat().st_size == 16 * MIB
     assert peak < 6 * MIB, f"copying a 16 MiB artifact peaked at {peak / MIB:.1f} MiB"
@@ -438,13 +443,7 @@ def test_a_worker_fetches_code_from_s3_without_holding_it_whole_in_memory(s3_buc
     _default_storage_s3(settings, bucket)
     name = default_storage.save("ab/large.zip", ContentFile(os.urandom(64 * MIB)))
 
-    tracemalloc.start()
-    try:
-        with open(tmp_path / "copy.zip", "wb") as sink:
-            artifact_copy(name, sink)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = _copy_peak(name, tmp_path / "copy.zip")
 
     assert (tmp_path / "copy.zip").stat().st_size == 64 * MIB
     # s3transfer keeps parts in flight (up to about 30 MiB); what must not happen is the whole

@@ -31,12 +31,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.conftest import lambda_role, make_zip, signed_get
+from tests.conftest import aws_client, lambda_role, make_zip, signed_get
 from tests.multihost import API_URL, HOSTS, Cluster, host_of, missing_prerequisites, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -331,18 +329,8 @@ class Stack:
 
 
 def _client(service: str, key: tuple[str, str]):
-    return boto3.client(
-        service,
-        endpoint_url=API_URL,
-        region_name="us-east-1",
-        aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=5,
-            read_timeout=READ_TIMEOUT,
-            max_pool_connections=32,
-        ),
+    return aws_client(
+        service, API_URL, key, connect_timeout=5, read_timeout=READ_TIMEOUT, max_pool_connections=32
     )
 
 
