@@ -197,6 +197,9 @@ def invoke_event(message: dict) -> None:
         message["throttles"] = message.get("throttles", 0) + 1
         # Delivered again on the same attempt: a run of its own in the invocation history.
         message["redeliveries"] = message.get("redeliveries", 0) + 1
+        # Next time load the version as it is then, not the revision cached for this message:
+        # the fault may be mended by a change (new code after the old artifact went missing).
+        message.pop("revision_id", None)
         events.event_enqueue(
             connection, message, delay_seconds=_backoff(message), last_error=f"Platform fault: {exc}"
         )
