@@ -91,3 +91,26 @@ def test_no_worker_able_to_run_invocations_is_an_error():
     healthy = {**dbless, "database": "ok"}
     assert platform_verdict({"hosts": [healthy], "seen": [], "consumers": 1}) == ("ok", [])
     assert platform_verdict({"hosts": [healthy], "seen": [], "consumers": 0})[0] == "degraded"
+
+
+@pytest.mark.django_db
+def test_the_dashboard_banner_names_a_worker_with_platform_faults_or_no_database(connection):
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from dashboard.context import platform
+
+    client, names = connection
+    request = RequestFactory().get("/")
+    request.user = get_user_model().objects.create_user("banner-viewer", password="x")
+    faulty = _worker(client, names, faults=1)
+    assert platform(request)["platform_banner"] == (
+        f"Worker {faulty} could not run invocations: could not fetch code artifact ab12: "
+        "ConnectionError: storage is down"
+    )
+    direct.tokens_forget(client, worker=faulty)
+    dbless = _worker(client, names, database="OperationalError: connection timed out")
+    assert (
+        platform(request)["platform_banner"]
+        == f"Worker {dbless} cannot reach the database and takes no work."
+    )
