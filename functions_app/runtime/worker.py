@@ -457,7 +457,8 @@ class Host:
             return self._in_flight_mb
 
     def status(self) -> dict[str, object]:
-        faults = [fault for fault in self.pool.faults if time.time() - fault[0] < FAULTS_RECENT_SECONDS]
+        # A copy first: invocation threads append to the deque while this reads it.
+        faults = [fault for fault in list(self.pool.faults) if time.time() - fault[0] < FAULTS_RECENT_SECONDS]
         return {
             **self.pool.counts(),
             "role": "worker",
