@@ -65,15 +65,24 @@ def _database_url() -> str:
     raise RuntimeError(f"no live-server support for {connection.vendor}")
 
 
-def wait_until(condition, *, timeout: float, what: str = "the condition"):
+def wait_until(
+    condition, *, timeout: float, what: str = "the condition", every: float = 0.05, ignoring: tuple = ()
+):
     """Poll ``condition()`` until it returns something truthy (which is returned) or
-    ``timeout`` seconds pass (AssertionError naming ``what``): wait on a state, not a clock."""
+    ``timeout`` seconds pass (AssertionError naming ``what``): wait on a state, not a clock.
+    A condition that raises one of ``ignoring`` counts as not yet (the last error is told)."""
     deadline = time.monotonic() + timeout
-    while not (value := condition()):
+    last_error: BaseException | None = None
+    while True:
+        try:
+            if value := condition():
+                return value
+        except ignoring as exc:
+            last_error = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout} s")
-        time.sleep(0.05)
-    return value
+            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            raise AssertionError(f"{what} did not hold within {timeout} s{detail}")
+        time.sleep(every)
 
 
 def holds_throughout(condition, *, seconds: float, what: str = "the condition") -> None:

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 
 BRIDGE = "strbr0"
@@ -61,21 +63,9 @@ LOCK = WORK / "lock"
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll ``condition()`` until it returns something truthy (returned) or ``timeout`` passes
-    (AssertionError naming ``what`` and the last exception ``condition`` raised, if any)."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as exc:  # the condition may fail while the state is not there yet
-            last_error = exc
-        if time.monotonic() > deadline:
-            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
-            raise AssertionError(f"{what}: not within {timeout:.0f} s{detail}")
-        time.sleep(every)
+    """``wait_until`` for conditions that may fail while the state is not there yet (a host
+    still starting, a connection refused)."""
+    return wait_until(condition, timeout=timeout, what=what, every=every, ignoring=(Exception,))
 
 
 def _run(
@@ -554,23 +544,21 @@ class Cluster:
         only the host's runstratus and its network namespace must be empty here."""
         host = self.hosts[name]
         killed: set[int] = set()
-        deadline = time.monotonic() + 20
-        while True:
+
+        def all_dead() -> bool:  # kills again whatever started meanwhile (a restart, a fork)
             pids = self.host_pids(name)
             kill(pids)
-            killed |= pids
+            killed.update(pids)
             if host.process is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     host.process.wait(timeout=0.2)
             remaining = netns_pids(name) | (
                 {host.process.pid} if host.process and host.process.poll() is None else set()
             )
-            remaining = {pid for pid in remaining if alive(pid)}
-            if not remaining:
-                return killed
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name}: processes {sorted(remaining)} survived SIGKILL for 20 s")
-            time.sleep(0.05)
+            return not {pid for pid in remaining if alive(pid)}
+
+        wait_until(all_dead, timeout=20, what=f"every process of {name} dying of SIGKILL")
+        return killed
 
     def host_stop(self, name: str, *, grace: float = 30) -> None:
         """SIGTERM (what Ctrl-C does), then SIGKILL whatever is left after ``grace`` seconds."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.conftest import aws_client, lambda_role, make_zip, signed_get
+from tests.conftest import aws_client, lambda_role, make_zip, signed_get, wait_until
 from tests.multihost import API_URL, HOSTS, Cluster, host_of, missing_prerequisites, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -519,10 +519,15 @@ def _worker_host_killed_under_load(stack) -> None:
                 timeout=max(1.0, killed_at + DEAD_HOST_ANSWER_SECONDS - time.monotonic()),
                 what=f"/healthz says degraded, with str-w1's worker stopped, {DEAD_HOST_ANSWER_SECONDS} s after the kill",
             )
-            # Keep the load on past the window in which calls on the dead host may fail.
-            end = killed_at + DEAD_HOST_ANSWER_SECONDS + 8
-            while time.monotonic() < end:
-                time.sleep(0.2)
+            # Keep the load on until calls started past the window in which calls on the dead
+            # host may fail have come back.
+            window_end = killed_at + DEAD_HOST_ANSWER_SECONDS
+            wait_until(
+                lambda: sum(call.started > window_end for call in load.calls) >= 8,
+                timeout=DEAD_HOST_ANSWER_SECONDS + READ_TIMEOUT,
+                what="eight synchronous calls started after the kill's window",
+                every=0.2,
+            )
         finally:
             load.stop()
 
@@ -582,7 +587,6 @@ def test_a_database_cut_on_one_worker_host_loses_no_event(stack):
     cut_seconds = 20
     with cluster.explained():
         workers_up(stack)
-        sent: list[Sent] = []
         # When /healthz first said str-w1 cannot reach the database, and how it said it.
         reported: dict = {}
         watching = threading.Event()
@@ -602,14 +606,21 @@ def test_a_database_cut_on_one_worker_host_loses_no_event(stack):
         cut_at = time.monotonic()
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        # Four events a second for the length of the cut, no synchronous callers.
+        events = Load(lam, callers=0, rate=4.0, event_sleep=0.3).start()
         try:
             stack.note(f"step 3: str-w1 cut from PostgreSQL for {cut_seconds} s")
-            while time.monotonic() < cut_at + cut_seconds:
-                sent.append(send_event(lam, sleep=0.3))
-                time.sleep(max(0.0, cut_at + len(sent) * 0.25 - time.monotonic()))
+            wait_until(
+                lambda: len(events.events) >= cut_seconds * 4,
+                timeout=cut_seconds + READ_TIMEOUT,
+                what=f"{cut_seconds * 4} events sent during the cut",
+                every=0.2,
+            )
         finally:
+            events.stop()
             cluster.db_heal("str-w1")
             watching.set()
+        sent = events.events
         healed_at = time.monotonic()
         watcher.join(timeout=10)
         failed_on_w1 = cluster.count_in_log("str-w1", "exception raised while executing") - failures_before
