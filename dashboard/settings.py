@@ -181,9 +181,10 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # Code artifacts go through Django's storage API: in the database by default, so hosts that
 # share no disk all reach them; or S3 (dashboard/code_storage.py).
 STRATUS_CODE_STORAGE = env_str("STRATUS_CODE_STORAGE", "database")
+STRATUS_S3_ENDPOINT_URL = env_str("STRATUS_S3_ENDPOINT_URL", "")
 STORAGES = {
     "default": code_storage_config(
-        STRATUS_CODE_STORAGE, data_dir=str(DATA_DIR), endpoint_url=env_str("STRATUS_S3_ENDPOINT_URL", "")
+        STRATUS_CODE_STORAGE, data_dir=str(DATA_DIR), endpoint_url=STRATUS_S3_ENDPOINT_URL
     ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

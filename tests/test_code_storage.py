@@ -361,9 +361,10 @@ def moto_url(tmp_path_factory):
 
 
 @pytest.fixture
-def s3_bucket(moto_url, monkeypatch, tmp_path):
+def s3_bucket(moto_url, monkeypatch, tmp_path, settings):
     """A fresh bucket in moto's S3, and the environment a host would have to reach it."""
     monkeypatch.setenv("STRATUS_S3_ENDPOINT_URL", moto_url)
+    settings.STRATUS_S3_ENDPOINT_URL = moto_url  # as settings read it at start
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

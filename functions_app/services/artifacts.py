@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ def artifact_copy(storage_name: str, sink: BinaryIO) -> None:
 def storage_config(value: str) -> dict:
     """The ``STORAGES`` entry a ``STRATUS_CODE_STORAGE`` value names, on this host."""
     return code_storage_config(
-        value, data_dir=str(settings.DATA_DIR), endpoint_url=os.environ.get("STRATUS_S3_ENDPOINT_URL", "")
+        value, data_dir=str(settings.DATA_DIR), endpoint_url=settings.STRATUS_S3_ENDPOINT_URL
     )
 
 
